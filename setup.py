@@ -7,6 +7,8 @@ make debug builds:
 * ``FILTER_ENGINE_SANITIZE=1`` also compiles and links with AddressSanitizer and
   UBSan (run the tests with ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``).
 
+``FILTER_ENGINE_KERNELS=_matcher,_featurize`` builds only the named kernels (development).
+
 Shipped defaults under ``models/`` are copied into the package (``engine/_models``)
 so that a non-editable install runs out of the box.
 """
@@ -44,6 +46,7 @@ if SANITIZE:
 
 def kernel_extensions():
     """One extension per src_cython/_*.pyx, named engine._<stem>."""
+    only = {k for k in os.environ.get("FILTER_ENGINE_KERNELS", "").split(",") if k}
     return [
         Extension(
             f"engine.{pyx.stem}",
@@ -54,6 +57,7 @@ def kernel_extensions():
             extra_link_args=link_args,
         )
         for pyx in sorted((ROOT / "src_cython").glob("_*.pyx"))
+        if not only or pyx.stem in only
     ]
 
 
