@@ -1,0 +1,353 @@
+"""Shard readers: Parquet, JSONL (plain, gzip, zstd) and Arrow IPC, chosen by magic bytes.
+
+A reader yields record batches with bounded memory (Parquet one row group at a time; JSONL
+in blocks of a few MB) and accounts for every row it could not turn into a batch: a row
+group that does not decode, a JSONL line that does not parse, or the unknown tail of a
+truncated or over-limit compressed stream. Whatever is wrong with a whole shard (no such
+file, no footer, no text column) raises ``ShardError`` naming the shard; the runner then
+quarantines it and goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from engine.errors import ShardError
+
+MAGIC = (
+    (b"PAR1", "parquet", None),
+    (b"ARROW1", "ipc-file", None),
+    (b"\xff\xff\xff\xff", "ipc-stream", None),
+    (b"\x1f\x8b", "jsonl", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "jsonl", "zstd"),
+    (b"BZh", "jsonl", "bz2"),
+)
+JSONL_BLOCK = 8 << 20
+#: Decompressed bytes per read call: a truncated stream loses at most this much before the cut.
+READ_SIZE = 256 << 10
+_BLANK = re.compile(rb"(?m)^[ \t\r]*$")
+
+
+def shard_error(uri: str, reason: str, what: str, code: str = "E040") -> ShardError:
+    """A ``ShardError`` carrying a short machine reason (``err.reason``) for markers."""
+    err = ShardError(f"shard {uri!r}: {what}", code=code)
+    err.reason = reason
+    err.uri = uri
+    return err
+
+
+@dataclass
+class Unreadable:
+    """Rows a reader could not produce: ``count`` rows from ``row`` on, and why."""
+
+    row: int
+    count: int
+    reason: str
+    message: str
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw, for the shard's marker."""
+
+    format: str = ""
+    compression: str | None = None
+    footer_rows: int | None = None
+    unreadable: list[Unreadable] = field(default_factory=list)
+    truncated: Unreadable | None = None
+
+    @property
+    def unreadable_rows(self) -> int:
+        return sum(u.count for u in self.unreadable)
+
+
+def open_binary(uri: str, storage_options: dict | None = None):
+    """A seekable binary file object for a local path or an fsspec URL."""
+    try:
+        if "://" in uri and not uri.startswith("file://"):
+            import fsspec
+
+            return fsspec.open(uri, "rb", **(storage_options or {})).open()
+        return open(uri.removeprefix("file://"), "rb")  # noqa: SIM115 - caller closes
+    except FileNotFoundError as err:
+        raise shard_error(uri, "not_found", "file not found (deleted, or a dangling symlink)",
+                          "E046") from err
+    except IsADirectoryError as err:
+        raise shard_error(uri, "not_a_file", "is a directory, not a data file", "E046") from err
+    except OSError as err:
+        raise shard_error(uri, "io_error", f"cannot open: {err}", "E046") from err
+
+
+def sniff(head: bytes, uri: str) -> tuple[str, str | None]:
+    """The format and compression of a shard from its first bytes (not its name)."""
+    for magic, fmt, codec in MAGIC:
+        if head.startswith(magic):
+            return fmt, codec
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head or stripped[:1] in (b"{", b""):
+        return "jsonl", None
+    raise shard_error(
+        uri, "unknown_format",
+        f"not Parquet, Arrow IPC or JSON lines (first bytes {head[:8]!r}); "
+        "is the file corrupt or of another format?", "E043",
+    )
+
+
+class ShardReader:
+    """Iterate one shard as record batches whose text column is a string column.
+
+    Args:
+        uri: local path or fsspec URL.
+        text_column: the column every batch must carry as string/large_string.
+        batch_rows: the most rows per batch.
+        max_decompressed_bytes: a compressed JSONL stream that inflates past this is cut
+            there (a decompression bomb); the rest is reported as unreadable.
+        storage_options: passed to fsspec for remote URLs.
+    """
+
+    def __init__(self, uri: str, text_column: str, batch_rows: int = 8192,
+                 max_decompressed_bytes: int = 64 << 30, storage_options: dict | None = None):
+        self.uri = uri
+        self.text_column = text_column
+        self.batch_rows = batch_rows
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self.storage_options = storage_options
+        self.stats = ReadStats()
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        with open_binary(self.uri, self.storage_options) as fh:
+            head = fh.read(8)
+            fh.seek(0)
+            fmt, codec = sniff(head, self.uri)
+            self.stats.format, self.stats.compression = fmt, codec
+            if fmt == "parquet":
+                yield from self._parquet(fh)
+            elif fmt.startswith("ipc"):
+                yield from self._ipc(fh, fmt)
+            else:
+                yield from self._jsonl(fh, codec)
+
+    # -- text column -------------------------------------------------------------------
+    def _text_ok(self, schema: pa.Schema) -> None:
+        index = schema.get_field_index(self.text_column)
+        if index < 0:
+            raise shard_error(
+                self.uri, "schema",
+                f"no column {self.text_column!r} (columns: {schema.names[:20]}); "
+                "set text_column in the config or --text-column", "E041",
+            )
+        kind = schema.field(index).type
+        if not _stringish(kind):
+            raise shard_error(
+                self.uri, "schema",
+                f"column {self.text_column!r} is {kind}; expected a string column", "E042",
+            )
+
+    def _normalize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Dictionary or all-null text columns become plain strings for the stages."""
+        index = batch.schema.get_field_index(self.text_column)
+        column = batch.column(index)
+        if column.type in (pa.string(), pa.large_string()):
+            return batch
+        return batch.set_column(index, self.text_column, column.cast(pa.string()))
+
+    # -- Parquet -------------------------------------------------------------------------
+    def _parquet(self, fh) -> Iterator[pa.RecordBatch]:
+        try:
+            pf = pq.ParquetFile(fh)
+        except Exception as err:  # pyarrow raises ArrowInvalid / OSError for bad footers
+            raise shard_error(self.uri, "parquet_footer", f"unreadable Parquet: {err}",
+                              "E043") from err
+        self._text_ok(pf.schema_arrow)
+        meta = pf.metadata
+        self.stats.footer_rows = meta.num_rows
+        row = 0
+        for rg in range(meta.num_row_groups):
+            rg_rows = meta.row_group(rg).num_rows
+            done = 0
+            try:
+                for batch in pf.iter_batches(batch_size=self.batch_rows, row_groups=[rg],
+                                             use_threads=False):
+                    done += batch.num_rows
+                    yield self._normalize(batch)
+            except Exception as err:
+                self.stats.unreadable.append(Unreadable(
+                    row + done, rg_rows - done, "parquet_decode",
+                    f"row group {rg} (rows {row + done}..{row + rg_rows - 1}): {err}"))
+            row += rg_rows
+
+    # -- Arrow IPC -----------------------------------------------------------------------
+    def _ipc(self, fh, fmt: str) -> Iterator[pa.RecordBatch]:
+        try:
+            reader = pa.ipc.open_file(fh) if fmt == "ipc-file" else pa.ipc.open_stream(fh)
+        except Exception as err:
+            raise shard_error(self.uri, "ipc", f"unreadable Arrow IPC: {err}", "E043") from err
+        self._text_ok(reader.schema)
+        row = 0
+        try:
+            if fmt == "ipc-file":
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            else:
+                batches = iter(reader)
+            for batch in batches:
+                batch.validate(full=False)
+                for start in range(0, batch.num_rows, self.batch_rows):
+                    part = batch.slice(start, self.batch_rows)
+                    row += part.num_rows
+                    yield self._normalize(part)
+        except Exception as err:
+            self.stats.truncated = Unreadable(row, 0, "ipc", f"after row {row}: {err}")
+
+    # -- JSON lines ----------------------------------------------------------------------
+    def _jsonl(self, fh, codec: str | None) -> Iterator[pa.RecordBatch]:
+        raw = pa.PythonFile(fh, mode="r")
+        stream = pa.CompressedInputStream(raw, codec) if codec else raw
+        parser = _JsonlBlocks(self)
+        pending = b""
+        inflated = 0
+        row = 0
+        first = True
+        while True:
+            try:
+                chunk = _read_block(stream)
+            except Exception as err:  # truncated or corrupt compressed stream
+                data = pending + getattr(err, "partial", b"")
+                cut = data.rfind(b"\n") + 1
+                yield from parser.parse(data[:cut], row, final=True)
+                row = parser.row
+                self.stats.truncated = Unreadable(
+                    row, 0, "truncated_stream",
+                    f"{codec or 'stream'} ended early or is corrupt after row {row}: {err}")
+                return
+            if first:
+                chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+                first = False
+            inflated += len(chunk)
+            if inflated > self.max_decompressed_bytes:
+                yield from parser.parse(pending, row, final=True)
+                self.stats.truncated = Unreadable(
+                    parser.row, 0, "decompression_limit",
+                    f"stopped after {self.max_decompressed_bytes} decompressed bytes "
+                    f"(row {parser.row}); raise --max-decompressed-bytes if this is genuine")
+                return
+            if not chunk:
+                yield from parser.parse(pending, row, final=True)
+                return
+            data = pending + chunk
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if cut:
+                yield from parser.parse(data[:cut], row, final=False)
+                row = parser.row
+
+
+def _read_block(stream) -> bytes:
+    """Up to ``JSONL_BLOCK`` bytes, in small reads, keeping what came before an error."""
+    parts, size = [], 0
+    while size < JSONL_BLOCK:
+        try:
+            part = stream.read(READ_SIZE)
+        except Exception as err:
+            err.partial = b"".join(parts)
+            raise
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+class _JsonlBlocks:
+    """Parse complete JSONL lines block by block; fall back line by line on errors."""
+
+    def __init__(self, reader: ShardReader):
+        self.reader = reader
+        self.schema: pa.Schema | None = None
+        self.row = 0
+
+    def parse(self, block: bytes, row: int, final: bool) -> Iterator[pa.RecordBatch]:
+        self.row = row
+        if not block.strip():
+            return
+        if final and not block.endswith(b"\n"):
+            block += b"\n"
+        n_rows = block.count(b"\n") - len(_BLANK.findall(block)) + 1  # +1: tail after last \n
+        table = self._fast(block, n_rows)
+        if table is None:
+            table = self._line_by_line(block, row)
+        self.row = row + n_rows
+        for batch in table.to_batches(max_chunksize=self.reader.batch_rows):
+            yield self.reader._normalize(batch)
+
+    def _options(self, block_len: int):
+        read = pajson.ReadOptions(use_threads=False, block_size=max(block_len + 1, 1 << 16))
+        if self.schema is None:
+            return read, pajson.ParseOptions(newlines_in_values=False)
+        return read, pajson.ParseOptions(explicit_schema=self.schema,
+                                         unexpected_field_behavior="ignore")
+
+    def _parse(self, data: bytes) -> pa.Table:
+        read, parse = self._options(len(data))
+        table = pajson.read_json(io.BytesIO(data), read_options=read, parse_options=parse)
+        if self.schema is None:
+            self._set_schema(table.schema)
+            table = table.cast(self.schema)
+        return table
+
+    def _set_schema(self, schema: pa.Schema) -> None:
+        name = self.reader.text_column
+        index = schema.get_field_index(name)
+        if index < 0:
+            raise shard_error(self.reader.uri, "schema",
+                              f"no field {name!r} in the first JSON lines "
+                              f"(fields: {schema.names[:20]}); set text_column", "E041")
+        kind = schema.field(index).type
+        if not (_stringish(kind) or kind == pa.null()):
+            raise shard_error(self.reader.uri, "schema",
+                              f"field {name!r} is {kind}; expected strings", "E042")
+        self.schema = schema.set(index, pa.field(name, pa.string()))
+
+    def _fast(self, block: bytes, n_rows: int) -> pa.Table | None:
+        try:
+            table = self._parse(block)
+        except ShardError:
+            raise
+        except Exception:  # a bad line somewhere in the block: find it line by line
+            return None
+        return table if table.num_rows == n_rows else None
+
+    def _line_by_line(self, block: bytes, row: int) -> pa.Table:
+        """Slow path for a block with a bad line: parse each line, record the bad ones."""
+        tables = []
+        lines = [ln for ln in block.split(b"\n") if ln.strip()]
+        for i, line in enumerate(lines):
+            try:
+                if not line.lstrip().startswith(b"{"):
+                    raise ValueError("not a JSON object")
+                json.loads(line)  # names what is wrong when Arrow would only say "invalid"
+                table = self._parse(line + b"\n")
+                if table.num_rows != 1:
+                    raise ValueError(f"parsed into {table.num_rows} rows")
+                tables.append(table)
+            except ShardError:
+                raise
+            except Exception as err:
+                self.reader.stats.unreadable.append(Unreadable(
+                    row + i, 1, "json", f"row {row + i}: {type(err).__name__}: {err}"[:300]))
+        if self.schema is None:
+            return pa.table({self.reader.text_column: pa.array([], pa.string())})
+        return pa.concat_tables(tables) if tables else self.schema.empty_table()
+
+
+def _stringish(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return kind in (pa.string(), pa.large_string(), pa.string_view())

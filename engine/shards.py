@@ -1,0 +1,208 @@
+"""Input discovery: paths, globs (``**`` too) and URLs become a sorted list of shards.
+
+Every shard gets a *relative name* (its path below the glob's fixed prefix) that output
+files and markers mirror, and a fingerprint (size plus mtime or ETag) that a resumed run
+compares. Duplicates (the same file through two globs, a symlink or ``./a/../a``) are
+processed once; output names that would collide are refused before any work starts.
+Local globs walk the tree without following symlinked directories, so a symlink loop
+cannot make discovery run forever.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from engine.errors import UsageError
+
+#: Suffixes stripped from an input name to make its output name (``a/b.jsonl.zst`` -> ``a/b``).
+DATA_SUFFIXES = (".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".arrow", ".ipc",
+                 ".feather", ".gz", ".zst", ".zstd")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One input file.
+
+    Attributes:
+        uri: what readers open: an absolute local path or a URL such as ``s3://b/k``.
+        rel: the relative name outputs mirror (``a/b.parquet``).
+        size: bytes on disk or in the store.
+        version: ``mtime_ns`` (local) or the ETag (object stores), as a string.
+    """
+
+    uri: str
+    rel: str
+    size: int
+    version: str
+
+    @property
+    def stem(self) -> str:
+        """``rel`` without its data suffixes: the base of every output name."""
+        name = self.rel
+        changed = True
+        while changed:
+            changed = False
+            for suffix in DATA_SUFFIXES:
+                if name.lower().endswith(suffix) and len(name) > len(suffix):
+                    name, changed = name[: -len(suffix)], True
+        return name
+
+    def fingerprint(self) -> dict:
+        return {"uri": self.uri, "rel": self.rel, "size": self.size, "version": self.version}
+
+
+def is_remote(uri: str) -> bool:
+    """True for URLs served through fsspec (``s3://``, ``gs://``...); ``file://`` is local."""
+    return "://" in uri and not uri.startswith("file://")
+
+
+def discover(inputs: str | list[str], storage_options: dict | None = None) -> list[Shard]:
+    """Expand paths and globs into shards sorted by relative name.
+
+    Raises:
+        UsageError: E002 when nothing matched, E003 when two inputs map to one output name.
+    """
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]
+    found: dict[object, Shard] = {}
+    duplicates = []
+    for pattern in map(str, inputs):
+        for key, shard in _expand(pattern, storage_options or {}):
+            if key in found:
+                duplicates.append((shard.uri, found[key].uri))
+                continue
+            found[key] = shard
+    if duplicates:
+        listed = "; ".join(f"{a} = {b}" for a, b in duplicates[:5])
+        print(f"filter-engine: note: {len(duplicates)} duplicate input(s) processed once: "
+              f"{listed}", file=sys.stderr)
+    if not found:
+        raise UsageError(f"no input matched {list(map(str, inputs))}; check the path or glob",
+                         code="E002")
+    shards = sorted(found.values(), key=lambda s: s.rel)
+    check_collisions(shards)
+    return shards
+
+
+def check_collisions(shards: list[Shard]) -> None:
+    """Refuse inputs whose output names would be the same (``x.jsonl`` and ``x.jsonl.gz``)."""
+    by_stem: dict[str, Shard] = {}
+    clashes = []
+    for shard in shards:
+        other = by_stem.setdefault(shard.stem, shard)
+        if other is not shard:
+            clashes.append(f"{other.uri!r} and {shard.uri!r} -> {shard.stem!r}")
+    if clashes:
+        raise UsageError(
+            "output names collide: " + "; ".join(clashes[:10])
+            + "; rename one input or run them into different -o directories",
+            code="E003",
+        )
+
+
+def _expand(pattern: str, storage_options: dict):
+    if is_remote(pattern):
+        yield from _expand_remote(pattern, storage_options)
+        return
+    if pattern.startswith("file://"):
+        pattern = pattern[len("file://"):]
+    pattern = os.path.abspath(os.path.expanduser(pattern))
+    if not _GLOB_CHARS.search(pattern):
+        if not os.path.isdir(pattern):
+            if os.path.lexists(pattern):
+                yield from _local_shard(pattern, os.path.dirname(pattern))
+            return
+        base, matcher = pattern, None
+    else:
+        base = _fixed_prefix(pattern)
+        matcher = re.compile(_glob_regex(pattern[len(base):].lstrip("/")))
+    for path in _walk(base, matcher):
+        yield from _local_shard(path, base)
+
+
+def _walk(base: str, matcher):
+    """Files under ``base`` whose relative path matches; symlinked dirs are not entered."""
+    for root, dirs, files in os.walk(base, followlinks=False):
+        dirs.sort()
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, base).replace(os.sep, "/")
+            if matcher is None or matcher.match(rel):
+                yield path
+
+
+def _local_shard(path: str, base: str):
+    rel = os.path.relpath(path, base).replace(os.sep, "/")
+    try:
+        st = os.stat(path)
+    except OSError:
+        # A dangling symlink: keep it, so the run reports it unreadable instead of losing it.
+        yield ("missing", path), Shard(path, rel, -1, "missing")
+        return
+    if not os.path.isfile(path):
+        return
+    yield (st.st_dev, st.st_ino), Shard(path, rel, st.st_size, str(st.st_mtime_ns))
+
+
+def _fixed_prefix(pattern: str) -> str:
+    head = _GLOB_CHARS.split(pattern, maxsplit=1)[0]
+    return head if head.endswith("/") and head != "/" else os.path.dirname(head)
+
+
+def _glob_regex(pattern: str) -> str:
+    """Translate a glob (``**`` spans directories, ``*`` does not) to a regex."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append(r"(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(r".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append(r"[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append(r"[^/]")
+            i += 1
+        elif pattern[i] == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                out.append(re.escape("["))
+                i += 1
+            else:
+                body = pattern[i + 1:end].replace("\\", "\\\\")
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out) + r"\Z"
+
+
+def _expand_remote(pattern: str, storage_options: dict):
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(pattern, **storage_options)
+    protocol = pattern.split("://", 1)[0]
+    if _GLOB_CHARS.search(path):
+        base = _fixed_prefix(path).rstrip("/")
+        paths = fs.glob(path, detail=True)
+    elif fs.isdir(path):
+        base = path.rstrip("/")
+        paths = fs.find(path, detail=True)
+    else:
+        base = str(PurePosixPath(path).parent)
+        paths = {path: fs.info(path)}
+    for p, info in sorted(paths.items()):
+        if info.get("type") != "file":
+            continue
+        rel = p[len(base):].lstrip("/") if p.startswith(base) else PurePosixPath(p).name
+        version = str(info.get("ETag") or info.get("etag") or info.get("mtime") or "")
+        uri = f"{protocol}://{p}"
+        yield uri, Shard(uri, rel, int(info.get("size") or 0), version.strip('"'))

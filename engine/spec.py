@@ -1,0 +1,315 @@
+"""``FilterSpec``: the whole filter as plain data, and its TOML form.
+
+A spec names the text column, the blocklist stages, the classifier stages (each optionally
+limited by a ``run_if`` cascade rule) and the drop rules. It is immutable, cheap to send to
+worker processes, and has a fingerprint that covers the *contents* of every blocklist file
+and model file it points at, so a resumed run can tell that the filter changed.
+
+TOML layout (see ``models/default-filter.toml``)::
+
+    text_column = "text"
+    mode = "drop"                      # or "annotate"
+
+    [[blocklist]]
+    name = "blocklist"                 # rules say blocklist.count, blocklist.<category>
+    files = ["blocklists/*.txt"]       # relative to the config file, then to models/
+    ignore_case = true
+    whole_words = true
+
+    [[classifier]]
+    name = "spam"                      # rules say spam.score (and spam.<label>)
+    model = "spam-hashed"
+    run_if = "blocklist.count >= 1"    # optional cascade
+
+    [drop_if]                          # named reasons, checked in order ...
+    cbrn = "blocklist.cbrn >= 2"
+    # ... or one string: drop_if = "a or b" (each alternative becomes a reason)
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import tomllib
+
+from engine import defaults
+from engine.errors import ConfigError
+from engine.rules import BOOL, NUM, Rule, split_disjuncts
+
+MODES = ("drop", "annotate")
+BLOCKLIST_FIELDS = ("count", "distinct", "weight")
+TEXT_FIELDS = {"text.bytes": NUM, "text.null": BOOL, "text.empty": BOOL}
+
+
+@dataclass(frozen=True)
+class BlocklistSpec:
+    """One matcher stage: pattern files (file stem = category) and matching options."""
+
+    name: str
+    files: tuple[str, ...]
+    ignore_case: bool = True
+    whole_words: bool = True
+    normalize: str | None = None
+
+    @property
+    def categories(self) -> list[str]:
+        """Categories in matcher order (sorted unique file stems)."""
+        return sorted({_stem(f) for f in self.files})
+
+    def fields(self) -> dict[str, str]:
+        names = {f"{self.name}.{f}": NUM for f in BLOCKLIST_FIELDS}
+        names.update({f"{self.name}.{c}": NUM for c in self.categories})
+        return names
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """One model stage; ``run_if`` limits it to rows that a cheaper rule selects."""
+
+    name: str
+    model: str
+    device: str = "cpu"
+    threads: int = 1
+    run_if: str | None = None
+    labels: tuple[str, ...] = ()
+
+    def fields(self) -> dict[str, str]:
+        names = {f"{self.name}.score": NUM}
+        names.update({f"{self.name}.{label}": NUM for label in self.labels})
+        return names
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """The whole filter as data; ``engine.Filter(spec)`` makes it live.
+
+    Attributes:
+        text_column: the string column every stage reads.
+        mode: ``"drop"`` (kept and removed rows split) or ``"annotate"`` (all rows kept,
+            with decision and stage columns added).
+        blocklists: matcher stages, run first.
+        classifiers: model stages, in order; each may have a ``run_if`` cascade rule.
+        drop_if: ``(reason, rule text)`` pairs; a row is removed with the first reason
+            whose rule is true.
+        batch_rows: rows per batch handed to the stages.
+    """
+
+    text_column: str = "text"
+    mode: str = "drop"
+    blocklists: tuple[BlocklistSpec, ...] = ()
+    classifiers: tuple[ClassifierSpec, ...] = ()
+    drop_if: tuple[tuple[str, str], ...] = ()
+    batch_rows: int = 8192
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        self.validate()
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: str | Path) -> FilterSpec:
+        """Parse a TOML config; relative paths resolve against its directory, then models/."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            raise ConfigError(f"config {str(path)!r} not found; check -c/--config", "E054") from err
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config {str(path)!r} is not valid TOML: {err}", "E054") from err
+        return cls.from_dict(data, base_dir=path.parent, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, base_dir: str | Path | None = None,
+                  source: str | None = None) -> FilterSpec:
+        """Build a spec from the TOML structure (a dict); paths are resolved here."""
+        where = source or "config"
+        data = dict(data)
+        known = {"text_column", "mode", "blocklist", "classifier", "drop_if", "batch_rows"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}", code="E055"
+            )
+        bases = [Path(base_dir)] if base_dir else []
+        blocklists = tuple(
+            _blocklist(entry, bases, where) for entry in _entries(data, "blocklist", where)
+        )
+        classifiers = tuple(
+            _classifier(entry, bases, where) for entry in _entries(data, "classifier", where)
+        )
+        drop_if = data.get("drop_if", ())
+        if isinstance(drop_if, dict):
+            drop_if = tuple((str(k), v) for k, v in drop_if.items())
+        elif isinstance(drop_if, str):
+            drop_if = (("drop_if", drop_if),)
+        else:
+            raise ConfigError(
+                f"{where}: drop_if must be a string or a table of reason = rule", code="E055"
+            )
+        return cls(
+            text_column=data.get("text_column", "text"),
+            mode=data.get("mode", "drop"),
+            blocklists=blocklists,
+            classifiers=classifiers,
+            drop_if=drop_if,
+            batch_rows=int(data.get("batch_rows", 8192)),
+            source=source,
+        )
+
+    @classmethod
+    def default(cls) -> FilterSpec:
+        """The shipped default filter (``models/default-filter.toml``)."""
+        return cls.from_toml(defaults.models_dir() / "default-filter.toml")
+
+    def with_options(self, **changes) -> FilterSpec:
+        """A copy with some fields changed (e.g. ``mode="annotate"``)."""
+        return replace(self, **changes)
+
+    # -- checks ------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check names, modes and every rule against the fields the stages provide."""
+        if self.mode not in MODES:
+            raise ConfigError(f"mode {self.mode!r}: expected one of {MODES}", code="E055")
+        if not isinstance(self.text_column, str) or not self.text_column:
+            raise ConfigError("text_column must be a non-empty string", code="E055")
+        if self.batch_rows < 1:
+            raise ConfigError(f"batch_rows must be >= 1, got {self.batch_rows}", code="E055")
+        seen: set[str] = {"text"}
+        for stage in (*self.blocklists, *self.classifiers):
+            if not stage.name.isidentifier() or stage.name in seen:
+                raise ConfigError(
+                    f"stage name {stage.name!r} is not a unique identifier "
+                    "(names must differ from each other and from 'text')",
+                    code="E055",
+                )
+            seen.add(stage.name)
+        self.compile_rules()
+
+    def available(self) -> dict[str, str]:
+        """Every name a ``drop_if`` rule may use, with its type."""
+        names = dict(TEXT_FIELDS)
+        for stage in (*self.blocklists, *self.classifiers):
+            names.update(stage.fields())
+        return names
+
+    def compile_rules(self) -> tuple[dict[str, Rule], list[tuple[str, Rule]]]:
+        """Parsed ``run_if`` rules per classifier, and ``(reason, rule)`` drop rules in order.
+
+        A ``run_if`` may use only the text fields, the blocklists and earlier classifiers.
+        """
+        names = dict(TEXT_FIELDS)
+        for b in self.blocklists:
+            names.update(b.fields())
+        run_if = {}
+        for c in self.classifiers:
+            if c.run_if:
+                run_if[c.name] = Rule(c.run_if, names, where=f"classifier.{c.name}.run_if")
+            names.update(c.fields())
+        drops: list[tuple[str, Rule]] = []
+        for reason, text in self.drop_if:
+            if len(self.drop_if) == 1 and reason == "drop_if":
+                drops += [(r.source, r) for r in split_disjuncts(text, names, "drop_if")]
+            else:
+                drops.append((reason, Rule(text, names, where=f"drop_if.{reason}")))
+        return run_if, drops
+
+    # -- identity ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The spec as JSON-able data (paths already resolved)."""
+        data = asdict(self)
+        data.pop("source")
+        return data
+
+    def fingerprint(self) -> str:
+        """sha256 over the spec and the bytes of every file it reads (lists, models)."""
+        h = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
+        paths = [Path(f) for b in self.blocklists for f in b.files]
+        for c in self.classifiers:
+            model = Path(c.model)
+            paths += sorted(p for p in model.rglob("*") if p.is_file()) if model.is_dir() else []
+        for p in paths:
+            h.update(str(p).encode())
+            with open(p, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+        return h.hexdigest()
+
+
+def _stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in (".txt", ".tsv", ".jsonl"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
+def _entries(data: dict, key: str, where: str) -> list[dict]:
+    value = data.get(key, [])
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{where}: [[{key}]] must be a list of tables", code="E055")
+    return value
+
+
+def _resolve(pattern: str, bases: list[Path], where: str, want_dir: bool = False) -> list[str]:
+    """Resolve a file (or glob, or model dir) against the config dir, then models/."""
+    candidates = [Path(pattern)] if Path(pattern).is_absolute() else [
+        b / pattern for b in [*bases, defaults.models_dir()]
+    ]
+    for cand in candidates:
+        if any(ch in str(cand) for ch in "*?["):
+            found = sorted(glob.glob(str(cand)))
+            if found:
+                return [str(Path(f).resolve()) for f in found]
+        elif (cand.is_dir() if want_dir else cand.is_file()):
+            return [str(cand.resolve())]
+    looked = ", ".join(str(c) for c in candidates)
+    raise ConfigError(f"{where}: {pattern!r} not found (looked at {looked})", code="E056")
+
+
+def _blocklist(entry: dict, bases: list[Path], where: str) -> BlocklistSpec:
+    entry = dict(entry)
+    name = entry.pop("name", "blocklist")
+    files = entry.pop("files", None)
+    if not files or not isinstance(files, list):
+        raise ConfigError(f"{where}: blocklist {name!r} needs files = [...]", code="E055")
+    resolved = tuple(f for pat in files for f in _resolve(pat, bases, f"{where}: blocklist"))
+    allowed = {"ignore_case", "whole_words", "normalize"}
+    if set(entry) - allowed:
+        raise ConfigError(
+            f"{where}: blocklist {name!r}: unknown key(s) {sorted(set(entry) - allowed)}",
+            code="E055",
+        )
+    return BlocklistSpec(name=name, files=resolved, **entry)
+
+
+def _classifier(entry: dict, bases: list[Path], where: str) -> ClassifierSpec:
+    entry = dict(entry)
+    name = entry.pop("name", None)
+    model = entry.pop("model", None)
+    if not name or not model:
+        raise ConfigError(f"{where}: every [[classifier]] needs name and model", code="E055")
+    model_dir = _resolve(model, bases, f"{where}: classifier {name!r}", want_dir=True)[0]
+    allowed = {"device", "threads", "run_if"}
+    if set(entry) - allowed:
+        raise ConfigError(
+            f"{where}: classifier {name!r}: unknown key(s) {sorted(set(entry) - allowed)}",
+            code="E055",
+        )
+    return ClassifierSpec(name=name, model=model_dir, labels=_labels(model_dir), **entry)
+
+
+def _labels(model_dir: str) -> tuple[str, ...]:
+    """Label names from the model card, when the model scores several labels."""
+    card = Path(model_dir) / "model.json"
+    try:
+        labels = json.loads(card.read_text()).get("labels") or []
+    except (OSError, ValueError):
+        return ()
+    labels = [str(x) for x in labels]
+    return tuple(x for x in labels if x.isidentifier()) if len(labels) > 2 else ()

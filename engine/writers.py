@@ -1,0 +1,206 @@
+"""Output files and the exactly-once commit.
+
+Locally every file is written under ``<out>/_tmp/``, flushed, fsynced, renamed into place
+and its directory fsynced; the shard's JSON marker is committed the same way, last, so a
+shard is done *if and only if* its marker exists. On an object store there is no rename:
+a file is uploaded straight to its final key (an upload becomes visible only when it
+completes) and the marker is uploaded last.
+
+Parquet outputs use zstd, page checksums and row groups of about ``row_group_bytes``;
+nothing in them depends on time, host or worker, so reruns produce the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.shards import is_remote
+
+ROW_GROUP_BYTES = 128 << 20
+
+
+class Output:
+    """An output directory, local or remote, with atomic publication of files in it."""
+
+    def __init__(self, root: str, storage_options: dict | None = None):
+        self.remote = is_remote(root)
+        self.root = root.rstrip("/") if self.remote else os.path.abspath(
+            root.removeprefix("file://"))
+        if self.remote:
+            import fsspec
+
+            self.fs, self.base = fsspec.core.url_to_fs(self.root, **(storage_options or {}))
+        else:
+            self.fs, self.base = None, self.root
+
+    def path(self, rel: str) -> str:
+        """The full path of ``rel`` below the root; refuses anything that escapes it."""
+        norm = posixpath.normpath(rel)
+        if norm.startswith("../") or norm == ".." or posixpath.isabs(norm):
+            raise ValueError(f"output name {rel!r} escapes the output directory")
+        return posixpath.join(self.base, norm) if self.remote else os.path.join(self.base, norm)
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.path(rel)) if self.remote else os.path.exists(self.path(rel))
+
+    def read_text(self, rel: str) -> str | None:
+        """A small file's text, or None if it does not exist."""
+        try:
+            if self.remote:
+                return self.fs.cat_file(self.path(rel)).decode()
+            with open(self.path(rel), encoding="utf-8") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def remove(self, rel: str) -> None:
+        try:
+            if self.remote:
+                self.fs.rm_file(self.path(rel))
+            else:
+                os.unlink(self.path(rel))
+        except FileNotFoundError:
+            pass
+
+    def open_staged(self, rel: str, tag: str) -> StagedFile:
+        """A file that becomes ``rel`` only when committed (see ``StagedFile``)."""
+        return StagedFile(self, rel, tag)
+
+    def write_json(self, rel: str, data: dict, tag: str) -> None:
+        """Commit a JSON document atomically (the marker and manifest path)."""
+        payload = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+        staged = self.open_staged(rel, tag)
+        staged.file.write(payload)
+        staged.commit()
+
+
+class StagedFile:
+    """Write to a temporary name (local) or the final key (remote); ``commit`` publishes.
+
+    The content's size and sha256 are computed while writing, for the shard's marker.
+    """
+
+    def __init__(self, out: Output, rel: str, tag: str):
+        self.out, self.rel = out, rel
+        self.final = out.path(rel)
+        self.sha = hashlib.sha256()
+        self.size = 0
+        if out.remote:
+            self.temp = None
+            self._fh = out.fs.open(self.final, "wb")
+        else:
+            tmp_dir = os.path.join(out.base, "_tmp")
+            os.makedirs(tmp_dir, exist_ok=True)
+            flat = rel.replace("/", "__")[-150:]
+            self.temp = os.path.join(tmp_dir, f"{flat}.{tag}.{os.getpid()}.tmp")
+            self._fh = open(self.temp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self.file = _Hashing(self)
+
+    def commit(self) -> dict:
+        """Flush, fsync, rename into place, fsync the directory; returns size and sha256."""
+        if self.out.remote:
+            self._fh.close()  # completes the upload: the object appears now, whole
+        else:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            parent = os.path.dirname(self.final)
+            os.makedirs(parent, exist_ok=True)
+            os.replace(self.temp, self.final)
+            _fsync_dir(parent)
+        return {"path": self.rel, "bytes": self.size, "sha256": self.sha.hexdigest()}
+
+    def abort(self) -> None:
+        """Drop the partial file (local temp); a remote upload that never closes never shows."""
+        with contextlib.suppress(OSError):
+            if self.out.remote:
+                discard = getattr(self._fh, "discard", None)  # s3fs: abort the multipart upload
+                if discard:
+                    discard()
+            else:
+                self._fh.close()
+                os.unlink(self.temp)
+
+
+class _Hashing:
+    """File-like wrapper counting and hashing what Parquet writes through it."""
+
+    def __init__(self, staged: StagedFile):
+        self._staged = staged
+        self.closed = False
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        self._staged._fh.write(view)
+        self._staged.sha.update(view)
+        self._staged.size += view.nbytes
+        return view.nbytes
+
+    def flush(self) -> None:
+        self._staged._fh.flush()
+
+    def close(self) -> None:  # the ParquetWriter closes its sink; commit does the real close
+        self.closed = True
+
+    def tell(self) -> int:
+        return self._staged.size
+
+    def writable(self) -> bool:
+        return True
+
+
+class ParquetSink:
+    """Buffer batches into row groups of about ``row_group_bytes`` and write them."""
+
+    def __init__(self, staged: StagedFile, schema: pa.Schema,
+                 row_group_bytes: int = ROW_GROUP_BYTES):
+        self.staged = staged
+        self.schema = schema
+        self.row_group_bytes = row_group_bytes
+        self.rows = 0
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered = 0
+        self._writer = pq.ParquetWriter(
+            staged.file, schema, compression="zstd", write_page_checksum=True,
+            store_schema=True,
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        self._buffer.append(batch)
+        self._buffered += batch.nbytes
+        self.rows += batch.num_rows
+        if self._buffered >= self.row_group_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            table = pa.Table.from_batches(self._buffer, schema=self.schema)
+            self._writer.write_table(table, row_group_size=table.num_rows)
+        self._buffer, self._buffered = [], 0
+
+    def commit(self) -> dict:
+        self._flush()
+        self._writer.close()
+        return {**self.staged.commit(), "rows": self.rows}
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):  # the file is being thrown away
+            self._writer.close()
+        self.staged.abort()
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
