@@ -1,0 +1,410 @@
+"""``engine.Matcher``: a compiled blocklist matcher over Arrow string columns.
+
+Semantics (the tests' oracle implements exactly these):
+
+* every occurrence counts, overlapping ones too: each (pattern, position) pair once;
+* ``ignore_case``: the same as matching ``pattern.lower()`` in ``text.lower()``;
+* ``whole_words``: an occurrence counts only where the characters just before and after
+  it (in the compared text) are a string edge or not ``str.isalnum()``;
+* ``normalize="nfkc"``: text and patterns are compared after NFKC (then lower-casing);
+  spans still point into the original text.
+
+The automaton is built once, then frozen; it can be saved to a versioned binary file that
+workers memory-map. Results are NumPy arrays, never a Python object per match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from engine import _matcher, matcher_format, patterns
+from engine._version import __version__
+from engine.arrow_buffers import TextChunk, string_chunks
+from engine.errors import MatcherStateError, PatternError, TextError, UsageError
+from engine.patterns import PatternLimits, PatternSet
+from engine.text_transform import transform_with_map
+from engine.unicode_tables import alnum_bitmap, lower_tables
+
+ROW_OK, ROW_NULL, ROW_INVALID_UTF8 = 0, 1, 2
+_KERNEL = _matcher.ROW_STATUS
+_FLAGS = _matcher.FLAGS
+_NORMALIZE = (None, "nfkc")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Per-row results of ``Matcher.scan``.
+
+    Attributes:
+        total: ``int32[n]`` occurrences per row.
+        distinct: ``int32[n]`` distinct patterns per row.
+        by_category: ``int32[n, n_categories]`` occurrences per row and category (a
+            pattern in two categories counts in both).
+        weight: ``float64[n]`` summed weights of the occurrences.
+        status: ``uint8[n]``: ``ROW_OK``, ``ROW_NULL`` or ``ROW_INVALID_UTF8`` (rows not
+            scanned, all counts 0).
+        categories: category names, the columns of ``by_category``.
+    """
+
+    total: np.ndarray
+    distinct: np.ndarray
+    by_category: np.ndarray
+    weight: np.ndarray
+    status: np.ndarray
+    categories: list[str]
+
+    def category(self, name: str) -> np.ndarray:
+        """The ``by_category`` column of one category."""
+        try:
+            return self.by_category[:, self.categories.index(name)]
+        except ValueError:
+            raise UsageError(f"no category {name!r}; have {self.categories}",
+                             code="E002") from None
+
+
+@dataclass(frozen=True)
+class SpanResult:
+    """All occurrences as parallel arrays, sorted by row, start, end, pattern id.
+
+    ``start``/``end`` are byte offsets into the row's original UTF-8 text.
+    """
+
+    row: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    pattern_id: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+class Match(NamedTuple):
+    """One occurrence found by ``Matcher.find`` (character offsets into the text)."""
+
+    start: int
+    end: int
+    pattern: str
+    categories: tuple[str, ...]
+
+
+class Matcher:
+    """Compiled multi-pattern matcher (Aho-Corasick as a dense DFA over byte classes).
+
+    Args:
+        patterns: iterable of ``str`` or ``(pattern, category[, weight])`` tuples. Use
+            ``Matcher.from_files`` for blocklist files.
+        ignore_case: compare ``str.lower()`` of text and patterns.
+        whole_words: count only occurrences not inside a longer alphanumeric run.
+        normalize: ``None`` or ``"nfkc"``.
+        category: the category of plain ``str`` patterns.
+        limits: size limits checked before building (``PatternLimits``).
+
+    Raises:
+        PatternError: empty or malformed patterns, or a blocklist over the limits.
+    """
+
+    def __init__(self, patterns_: Iterable = (), ignore_case: bool = True,
+                 whole_words: bool = True, normalize: str | None = None, *,
+                 category: str = patterns.DEFAULT_CATEGORY,
+                 limits: PatternLimits | None = None):
+        self._set_options(ignore_case, whole_words, normalize)
+        items = patterns.from_iterable(patterns_, category)
+        self._build(patterns.collect(items, self.normalize == "nfkc", ignore_case),
+                    limits or PatternLimits())
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | Path] | str | Path, ignore_case: bool = True,
+                   whole_words: bool = True, normalize: str | None = None, *,
+                   limits: PatternLimits | None = None) -> Matcher:
+        """Build from ``.txt``/``.tsv``/``.jsonl`` blocklists (file stem = category)."""
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        self = cls.__new__(cls)
+        self._set_options(ignore_case, whole_words, normalize)
+        items = patterns.from_files(paths)
+        self._build(patterns.collect(items, self.normalize == "nfkc", ignore_case),
+                    limits or PatternLimits())
+        return self
+
+    # ------------------------------------------------------------------ build / load
+
+    def _set_options(self, ignore_case, whole_words, normalize) -> None:
+        if normalize not in _NORMALIZE:
+            raise UsageError(f"normalize={normalize!r}; expected None or 'nfkc'",
+                             code="E003")
+        self.ignore_case = bool(ignore_case)
+        self.whole_words = bool(whole_words)
+        self.normalize = normalize
+        self._path: Path | None = None
+
+    def _build(self, pset: PatternSet, limits: PatternLimits) -> None:
+        if not pset.keys:
+            raise PatternError("no patterns: a matcher needs at least one", code="E011")
+        pat_data = np.frombuffer(b"".join(pset.keys), dtype=np.uint8)
+        _check_limits(pset, pat_data, limits)
+        pat_offs = np.zeros(len(pset.keys) + 1, dtype=np.int64)
+        np.cumsum([len(k) for k in pset.keys], out=pat_offs[1:])
+        try:
+            built = _matcher.build_automaton(pat_data, pat_offs, self.ignore_case)
+        except OverflowError as err:
+            raise PatternError(f"blocklist too large: {err}", code="E019") from err
+        if built["table"].nbytes > limits.max_automaton_bytes:
+            raise PatternError(
+                f"automaton takes {built['table'].nbytes:,} bytes, over the limit of "
+                f"{limits.max_automaton_bytes:,} (PatternLimits.max_automaton_bytes)",
+                code="E019",
+            )
+        texts = [t.encode() for t in pset.texts]
+        text_offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum([len(t) for t in texts], out=text_offsets[1:])
+        cat_counts = [len(c) for c in pset.pattern_categories]
+        cat_start = np.zeros(len(cat_counts) + 1, dtype=np.int32)
+        np.cumsum(cat_counts, out=cat_start[1:])
+        arrays = {
+            "table": built["table"],
+            "classes": built["classes"],
+            "o_pat": built["o_pat"],
+            "o_link": built["o_link"],
+            "o_total": built["o_total"],
+            "pat_len": np.diff(pat_offs).astype(np.int32),
+            "weight": np.asarray(pset.weights, dtype=np.float64),
+            "cat_start": cat_start,
+            "cat_ids": np.fromiter((c for cs in pset.pattern_categories for c in cs),
+                                   dtype=np.int32, count=int(cat_start[-1])),
+            "text_offsets": text_offsets,
+            "text_data": np.frombuffer(b"".join(texts), dtype=np.uint8),
+        }
+        header = {
+            "engine_version": __version__,
+            "ignore_case": self.ignore_case,
+            "whole_words": self.whole_words,
+            "normalize": self.normalize,
+            "n_states": int(built["n_states"]),
+            "n_classes": int(built["n_classes"]),
+            "first_output": int(built["first_output"]),
+            "n_patterns": len(pset.keys),
+            "categories": pset.categories,
+        }
+        self._attach(header, arrays)
+
+    def _attach(self, header: dict, arrays: dict[str, np.ndarray]) -> None:
+        self._header = header
+        self._arrays = arrays
+        self.categories: list[str] = list(header["categories"])
+        self._patterns: list[str] | None = None
+        kernel_arrays = {k: arrays[k] for k in (
+            "table", "classes", "o_pat", "o_link", "o_total", "pat_len", "weight",
+            "cat_start", "cat_ids")}
+        self._kernel = _matcher.Automaton(
+            kernel_arrays, header["first_output"], header["n_classes"],
+            len(self.categories), alnum_bitmap(), lower_tables())
+
+    def save(self, path: str | Path) -> Path:
+        """Write the frozen automaton to ``path`` (versioned binary, memory-mappable)."""
+        path = Path(path)
+        header = {k: v for k, v in self._header.items() if k not in ("format_version", "sections")}
+        matcher_format.write(path, header, self._arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Matcher:
+        """Memory-map a file written by ``save``; pages are shared between processes."""
+        header, arrays = matcher_format.read(path)
+        self = cls.__new__(cls)
+        try:
+            self._set_options(header["ignore_case"], header["whole_words"], header["normalize"])
+        except (KeyError, UsageError) as err:
+            raise MatcherStateError(f"{path}: corrupt matcher header ({err})",
+                                    code="E018") from err
+        self._attach(header, arrays)
+        self._path = Path(path).resolve()
+        return self
+
+    def __reduce__(self):
+        """Send a loaded matcher as its path (workers map the same file), else as bytes."""
+        if self._path is not None:
+            return (Matcher.load, (str(self._path),))
+        return (_from_bytes, (self._header, {k: np.asarray(v) for k, v in self._arrays.items()}))
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def patterns(self) -> list[str]:
+        """The patterns as given (first spelling of each merged duplicate), by id."""
+        if self._patterns is None:
+            data = self._arrays["text_data"].tobytes()
+            offs = self._arrays["text_offsets"]
+            self._patterns = [data[offs[i]:offs[i + 1]].decode() for i in range(len(offs) - 1)]
+        return self._patterns
+
+    @property
+    def n_patterns(self) -> int:
+        return int(self._header["n_patterns"])
+
+    def pattern_categories(self, pattern_id: int) -> tuple[str, ...]:
+        """Category names of one pattern."""
+        start, end = self._arrays["cat_start"][pattern_id : pattern_id + 2]
+        return tuple(self.categories[c] for c in self._arrays["cat_ids"][start:end])
+
+    @property
+    def automaton_bytes(self) -> int:
+        """Size of the transition table (the bulk of memory and of the saved file)."""
+        return int(self._arrays["table"].nbytes)
+
+    def __repr__(self) -> str:
+        return (f"Matcher({self.n_patterns} patterns, {len(self.categories)} categories, "
+                f"ignore_case={self.ignore_case}, whole_words={self.whole_words}, "
+                f"normalize={self.normalize!r})")
+
+    # ------------------------------------------------------------------ matching
+
+    def count(self, texts) -> np.ndarray:
+        """Occurrences per row as ``int32[n]``; null rows give 0.
+
+        Raises:
+            TextError: a row is not valid UTF-8 (use ``scan`` to get a per-row status).
+        """
+        return self._run(texts, detail=False, spans=False, strict=True)[0].total
+
+    def scan(self, texts) -> MatchResult:
+        """Per-row totals, distinct patterns, per-category counts, weights and status.
+
+        Never raises for bad rows: nulls and invalid UTF-8 are reported in ``status``.
+        """
+        return self._run(texts, detail=True, spans=False, strict=False)[0]
+
+    def spans(self, texts) -> SpanResult:
+        """Every occurrence as ``(row, start, end, pattern_id)`` arrays (byte offsets)."""
+        return self._run(texts, detail=False, spans=True, strict=True)[1]
+
+    def find(self, text: str) -> list[Match]:
+        """Occurrences in one string, with character offsets (``text[start:end]``)."""
+        if not isinstance(text, str):
+            raise UsageError(f"find() takes one str, got {type(text).__name__}", code="E004")
+        found = self.spans([text])
+        char_at = _byte_to_char_index(text)
+        names = self.patterns
+        return [
+            Match(char_at[s], char_at[e], names[p], self.pattern_categories(p))
+            for s, e, p in zip(found.start.tolist(), found.end.tolist(),
+                               found.pattern_id.tolist(), strict=True)
+        ]
+
+    def _run(self, texts, detail: bool, spans: bool, strict: bool):
+        chunks = string_chunks(texts)
+        n = sum(c.length for c in chunks)
+        n_cat = len(self.categories)
+        total = np.zeros(n, np.int32)
+        distinct = np.zeros(n if detail else 0, np.int32)
+        by_cat = np.zeros((n if detail else 0, n_cat), np.int32)
+        weight = np.zeros(n if detail else 0, np.float64)
+        status = np.zeros(n, np.uint8)
+        flags = (
+            (_FLAGS["whole_words"] if self.whole_words else 0)
+            | (_FLAGS["detail"] if detail else 0)
+            | (_FLAGS["spans"] if spans else 0)
+            | (_FLAGS["transform"] if self.ignore_case else 0)
+        )
+        parts = []
+        for chunk in chunks:
+            lo, hi = chunk.row_start, chunk.row_start + chunk.length
+            parts += self._scan_chunk(
+                chunk, flags, strict, total[lo:hi], distinct[lo:hi] if detail else distinct,
+                by_cat[lo:hi] if detail else by_cat, weight[lo:hi] if detail else weight,
+                status[lo:hi])
+        result = MatchResult(total, distinct, by_cat, weight, status, self.categories)
+        return result, (_merge_spans(parts) if spans else None)
+
+    def _scan_chunk(self, chunk: TextChunk, flags: int, strict: bool, total, distinct,
+                    by_cat, weight, status) -> list:
+        kstatus = np.empty(chunk.length, np.uint8)
+        _matcher.classify_rows(chunk.offsets, chunk.data, chunk.valid, kstatus)
+        invalid = np.flatnonzero(kstatus == _KERNEL["invalid"])
+        if strict and len(invalid):
+            row = chunk.row_start + int(invalid[0])
+            raise TextError(
+                f"row {row}: text is not valid UTF-8 ({len(invalid)} such rows in this "
+                "chunk); use scan() to get a status per row instead",
+                code="E026",
+            )
+        if self.normalize == "nfkc":
+            self._mark_unnormalized(chunk, kstatus)
+        spans = [self._kernel.scan_chunk(
+            chunk.offsets, chunk.data, kstatus, flags, chunk.row_start, total, distinct,
+            by_cat, weight)]
+        for r in np.flatnonzero(kstatus == _KERNEL["slow"]).tolist():
+            text = chunk.data[chunk.offsets[r]:chunk.offsets[r + 1]].tobytes().decode()
+            fed, map_start, map_end = transform_with_map(
+                text, self.normalize == "nfkc", self.ignore_case)
+            spans.append(self._kernel.scan_fed(
+                fed, map_start, map_end, r, flags, chunk.row_start + r, total, distinct,
+                by_cat, weight))
+        status[kstatus == _KERNEL["null"]] = ROW_NULL
+        status[invalid] = ROW_INVALID_UTF8
+        return [s for s in spans if s is not None]
+
+    def _mark_unnormalized(self, chunk: TextChunk, kstatus: np.ndarray) -> None:
+        """Send non-ASCII rows that NFKC would change to the exact Python path."""
+        import unicodedata
+
+        for r in np.flatnonzero(kstatus == _KERNEL["unicode"]).tolist():
+            text = chunk.data[chunk.offsets[r]:chunk.offsets[r + 1]].tobytes().decode()
+            if not unicodedata.is_normalized("NFKC", text):
+                kstatus[r] = _KERNEL["slow"]
+
+
+def _from_bytes(header: dict, arrays: dict[str, np.ndarray]) -> Matcher:
+    matcher_format.validate(header, arrays)
+    self = Matcher.__new__(Matcher)
+    self._set_options(header["ignore_case"], header["whole_words"], header["normalize"])
+    self._attach(header, arrays)
+    return self
+
+
+def _check_limits(pset: PatternSet, pat_data: np.ndarray, limits: PatternLimits) -> None:
+    total_bytes = len(pat_data)
+    if len(pset.keys) > limits.max_patterns:
+        raise PatternError(
+            f"{len(pset.keys):,} patterns, over the limit of {limits.max_patterns:,} "
+            "(PatternLimits.max_patterns)", code="E019")
+    if total_bytes > limits.max_pattern_bytes:
+        raise PatternError(
+            f"patterns take {total_bytes:,} bytes, over the limit of "
+            f"{limits.max_pattern_bytes:,} (PatternLimits.max_pattern_bytes)", code="E019")
+    n_classes = int(np.count_nonzero(np.bincount(pat_data, minlength=256))) + 1
+    worst = (total_bytes + 1) * n_classes * 4
+    if worst > limits.max_automaton_bytes:
+        raise PatternError(
+            f"the automaton could take up to {worst:,} bytes, over the limit of "
+            f"{limits.max_automaton_bytes:,} (PatternLimits.max_automaton_bytes)", code="E019")
+
+
+def _merge_spans(parts: list) -> SpanResult:
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return SpanResult(empty, empty.copy(), empty.copy(), np.zeros(0, np.int32))
+    row, start, end, pid = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+    order = np.lexsort((pid, end, start, row))
+    return SpanResult(row[order], start[order], end[order], pid[order])
+
+
+def _byte_to_char_index(text: str) -> dict[int, int] | _Identity:
+    if text.isascii():
+        return _Identity()
+    index = {}
+    pos = 0
+    for i, ch in enumerate(text):
+        index[pos] = i
+        pos += len(ch.encode())
+    index[pos] = len(text)
+    return index
+
+
+class _Identity:
+    def __getitem__(self, key: int) -> int:
+        return key

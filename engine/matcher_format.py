@@ -1,0 +1,147 @@
+"""The versioned binary file of a built matcher (no pickle), memory-mappable.
+
+Layout: 8-byte magic ``FEMATCH\\0``, little-endian ``uint32`` format version, ``uint32``
+reserved, ``uint64`` header length, a UTF-8 JSON header (options, sizes, categories and
+the byte range, dtype and length of every section), then the sections, each aligned to 64
+bytes. Loading maps the file read-only and wraps each section in a NumPy view, so every
+worker that loads the same file shares its pages. Every section is checked against the
+header, and every index the kernel follows is checked against the array it indexes,
+before the kernel can see it: a corrupt file raises ``MatcherStateError``, never crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import MatcherStateError
+
+MAGIC = b"FEMATCH\0"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sIIQ")
+_ALIGN = 64
+
+SECTION_DTYPES = {
+    "table": np.uint32,
+    "classes": np.uint8,
+    "o_pat": np.int32,
+    "o_link": np.int32,
+    "o_total": np.int32,
+    "pat_len": np.int32,
+    "weight": np.float64,
+    "cat_start": np.int32,
+    "cat_ids": np.int32,
+    "text_offsets": np.int64,
+    "text_data": np.uint8,
+}
+
+
+def write(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write header + sections to ``path`` (via a temporary name, then rename)."""
+    path = Path(path)
+    sections = {}
+    offset = 0
+    for name in SECTION_DTYPES:
+        array = np.ascontiguousarray(arrays[name], dtype=SECTION_DTYPES[name])
+        sections[name] = [offset, int(array.size)]
+        offset += _aligned(array.nbytes)
+    header = dict(header, format_version=FORMAT_VERSION, sections=sections)
+    header_bytes = json.dumps(header, sort_keys=True).encode()
+    data_start = _aligned(_PREFIX.size + len(header_bytes))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(header_bytes)))
+        f.write(header_bytes)
+        f.write(b"\0" * (data_start - _PREFIX.size - len(header_bytes)))
+        for name, dtype in SECTION_DTYPES.items():
+            array = np.ascontiguousarray(arrays[name], dtype=dtype)
+            f.write(array.tobytes())
+            f.write(b"\0" * (_aligned(array.nbytes) - array.nbytes))
+    tmp.replace(path)
+
+
+def read(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Map ``path`` and return ``(header, arrays)``; arrays are read-only views."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as err:
+        raise MatcherStateError(f"{path}: cannot open matcher file ({err})", code="E016") from err
+    if len(mapped) < _PREFIX.size:
+        raise MatcherStateError(f"{path}: not a filter-engine matcher file (too short)",
+                                code="E016")
+    magic, version, _, header_len = _PREFIX.unpack_from(mapped, 0)
+    if magic != MAGIC:
+        raise MatcherStateError(f"{path}: not a filter-engine matcher file (bad magic)",
+                                code="E016")
+    if version != FORMAT_VERSION:
+        raise MatcherStateError(
+            f"{path}: matcher format version {version}; this engine reads version "
+            f"{FORMAT_VERSION}: rebuild it with Matcher(...).save()",
+            code="E017",
+        )
+    try:
+        header = json.loads(bytes(mapped[_PREFIX.size : _PREFIX.size + header_len]))
+        data_start = _aligned(_PREFIX.size + header_len)
+        arrays = {}
+        for name, dtype in SECTION_DTYPES.items():
+            offset, count = header["sections"][name]
+            start = data_start + int(offset)
+            if start < data_start or start + count * np.dtype(dtype).itemsize > len(mapped):
+                raise ValueError(f"section {name} lies outside the file")
+            arrays[name] = np.frombuffer(mapped, dtype=dtype, count=int(count), offset=start)
+        validate(header, arrays)
+    except (KeyError, TypeError, ValueError) as err:
+        raise MatcherStateError(f"{path}: corrupt matcher file ({err})", code="E018") from err
+    return header, arrays
+
+
+def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Check every index the kernel follows; raise ValueError on the first bad one."""
+    n_states = int(header["n_states"])
+    n_classes = int(header["n_classes"])
+    first_output = int(header["first_output"])
+    n_out = n_states - first_output
+    n_pat = int(header["n_patterns"])
+    n_cat = len(header["categories"])
+    table = arrays["table"]
+    _expect(table.size == n_states * n_classes, "table size does not match its header")
+    _expect(0 < n_classes <= 256 and 0 < first_output <= n_states, "bad automaton sizes")
+    _expect(table.size == 0 or int(table.max()) < n_states * n_classes, "transition out of range")
+    _expect(not np.any(table % np.uint32(n_classes)), "transition not on a state boundary")
+    _expect(arrays["classes"].size == 256 and int(arrays["classes"].max()) < n_classes,
+            "bad byte classes")
+    for name in ("o_pat", "o_link", "o_total"):
+        _expect(arrays[name].size == n_out, f"{name} size does not match its header")
+    if n_out:
+        _expect(int(arrays["o_pat"].max()) < n_pat and int(arrays["o_pat"].min()) >= -1,
+                "output pattern out of range")
+        _expect(int(arrays["o_link"].max()) < n_out and int(arrays["o_link"].min()) >= -1,
+                "output link out of range")
+        _expect(np.all(arrays["o_link"] < np.arange(n_out)), "output links must point back")
+    _expect(arrays["pat_len"].size == n_pat and arrays["weight"].size == n_pat,
+            "pattern arrays do not match their header")
+    _expect(n_pat == 0 or int(arrays["pat_len"].min()) > 0, "empty pattern")
+    cat_start = arrays["cat_start"]
+    _expect(cat_start.size == n_pat + 1 and cat_start[0] == 0
+            and np.all(np.diff(cat_start) >= 0) and cat_start[-1] == arrays["cat_ids"].size,
+            "bad category index")
+    _expect(arrays["cat_ids"].size == 0 or (int(arrays["cat_ids"].min()) >= 0
+            and int(arrays["cat_ids"].max()) < n_cat), "category out of range")
+    offsets = arrays["text_offsets"]
+    _expect(offsets.size == n_pat + 1 and offsets[0] == 0 and np.all(np.diff(offsets) >= 0)
+            and offsets[-1] == arrays["text_data"].size, "bad pattern text index")
+
+
+def _expect(condition, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _aligned(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN

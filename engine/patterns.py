@@ -1,0 +1,180 @@
+"""Reading blocklists into one deduplicated, normalised pattern set.
+
+Sources are Python iterables (``str`` or ``(pattern, category[, weight])``) and files:
+``.txt`` (one pattern per line, ``#`` comments and blank lines ignored), ``.tsv`` (header
+row with ``pattern`` and optional ``category``, ``weight``) and ``.jsonl`` (objects with
+the same keys). A file's stem is its default category. Patterns that are equal after
+normalisation are merged: their categories are united and the highest weight is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import PatternError
+from engine.text_transform import normalize_text
+
+DEFAULT_CATEGORY = "default"
+
+
+@dataclass(frozen=True)
+class PatternLimits:
+    """Checked before building so that a bad blocklist fails fast, not out of memory."""
+
+    max_patterns: int = 10_000_000
+    max_pattern_bytes: int = 1 << 30
+    max_automaton_bytes: int = 8 << 30
+
+
+@dataclass
+class _Entry:
+    text: str
+    weight: float
+    categories: list[int] = field(default_factory=list)
+
+
+@dataclass
+class PatternSet:
+    """Unique normalised patterns with their categories and weights, in first-seen order."""
+
+    keys: list[bytes]
+    texts: list[str]
+    weights: list[float]
+    categories: list[str]
+    pattern_categories: list[list[int]]
+
+
+def collect(
+    items: Iterable[tuple[str, str, float, str]], nfkc: bool, lower: bool
+) -> PatternSet:
+    """Merge ``(pattern, category, weight, where)`` items into a ``PatternSet``."""
+    entries: dict[bytes, _Entry] = {}
+    category_ids: dict[str, int] = {}
+    for pattern, category, weight, where in items:
+        if not isinstance(pattern, str):
+            raise PatternError(f"{where}: pattern is {type(pattern).__name__}, expected str",
+                               code="E012")
+        key = normalize_text(pattern, nfkc, lower).encode()
+        if not key:
+            raise PatternError(f"{where}: empty pattern; remove the entry", code="E011")
+        if not math.isfinite(weight):
+            raise PatternError(f"{where}: weight {weight!r} is not a finite number",
+                               code="E013")
+        cat = category_ids.setdefault(category, len(category_ids))
+        entry = entries.get(key)
+        if entry is None:
+            entries[key] = _Entry(pattern, weight, [cat])
+        else:
+            entry.weight = max(entry.weight, weight)
+            if cat not in entry.categories:
+                entry.categories.append(cat)
+    return PatternSet(
+        keys=list(entries),
+        texts=[e.text for e in entries.values()],
+        weights=[e.weight for e in entries.values()],
+        categories=list(category_ids),
+        pattern_categories=[sorted(e.categories) for e in entries.values()],
+    )
+
+
+def from_iterable(patterns, category: str = DEFAULT_CATEGORY) -> Iterator[tuple]:
+    """Items from ``str`` or ``(pattern, category[, weight])`` values."""
+    if isinstance(patterns, str | bytes | Path):
+        raise PatternError(
+            "patterns must be an iterable of strings; use Matcher.from_files for files",
+            code="E012",
+        )
+    for i, item in enumerate(patterns):
+        where = f"pattern #{i}"
+        if isinstance(item, tuple):
+            if len(item) not in (2, 3):
+                raise PatternError(f"{where}: expected (pattern, category[, weight])",
+                                   code="E012")
+            weight = _weight(item[2], where) if len(item) == 3 else 1.0
+            yield item[0], str(item[1]), weight, where
+        else:
+            yield item, category, 1.0, where
+
+
+def from_files(paths: Iterable[str | Path]) -> Iterator[tuple]:
+    """Items from blocklist files; each file's stem is its default category."""
+    for raw in paths:
+        path = Path(raw)
+        suffix = path.suffix.lower()
+        reader = {".txt": _read_txt, ".tsv": _read_tsv, ".jsonl": _read_jsonl}.get(suffix)
+        if reader is None:
+            raise PatternError(
+                f"{path}: unsupported blocklist format {suffix!r}; use .txt, .tsv or .jsonl",
+                code="E014",
+            )
+        yield from reader(path, _lines(path))
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise PatternError(f"{path}: cannot read blocklist ({err.strerror})", code="E014") from err
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            yield number, line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise PatternError(f"{path}:{number}: not valid UTF-8 ({err.reason})",
+                               code="E014") from err
+
+
+def _read_txt(path: Path, lines) -> Iterator[tuple]:
+    for number, line in lines:
+        pattern = line.strip()
+        if pattern and not pattern.startswith("#"):
+            yield pattern, path.stem, 1.0, f"{path}:{number}"
+
+
+def _read_tsv(path: Path, lines) -> Iterator[tuple]:
+    header = None
+    for number, line in lines:
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if header is None:
+            header = [c.strip() for c in cells]
+            if "pattern" not in header:
+                raise PatternError(f"{path}:{number}: header has no 'pattern' column",
+                                   code="E014")
+            continue
+        row = dict(zip(header, cells, strict=False))
+        where = f"{path}:{number}"
+        yield (
+            row.get("pattern", "").strip(),
+            row.get("category", "").strip() or path.stem,
+            _weight(row["weight"], where) if row.get("weight", "").strip() else 1.0,
+            where,
+        )
+
+
+def _read_jsonl(path: Path, lines) -> Iterator[tuple]:
+    for number, line in lines:
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise PatternError(f"{where}: invalid JSON ({err.msg})", code="E014") from err
+        if not isinstance(obj, dict) or "pattern" not in obj:
+            raise PatternError(f"{where}: expected an object with a 'pattern' key",
+                               code="E014")
+        category = obj.get("category") or path.stem
+        weight = _weight(obj["weight"], where) if "weight" in obj else 1.0
+        yield obj["pattern"], str(category), weight, where
+
+
+def _weight(value, where: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise PatternError(f"{where}: weight {value!r} is not a number", code="E013") from err

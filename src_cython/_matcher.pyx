@@ -1,0 +1,759 @@
+# cython: language_level=3
+"""Aho-Corasick automaton build and nogil batch scan (private; use engine.matcher).
+
+The automaton is a dense DFA over byte classes: every byte that occurs in a pattern gets
+a class of its own (ASCII upper case shares the lower-case class when case is ignored),
+every other byte is class 0 and leads back to the root. Failure transitions are folded
+into the table, state ids are premultiplied by the class count, and states with outputs
+are numbered last, so the hot loop is one table load per byte plus one compare.
+
+Rows are scanned four at a time (four independent streams in one loop) so that the table
+loads of different streams overlap instead of waiting on each other.
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+# Row status codes shared with engine/matcher.py.
+cdef enum:
+    ROW_ASCII = 0
+    ROW_UNICODE = 1
+    ROW_INVALID = 2
+    ROW_NULL = 3
+    ROW_SLOW = 4
+
+cdef enum:
+    F_WHOLE_WORDS = 1
+    F_IGNORE_CASE = 2
+    F_DETAIL = 4
+    F_SPANS = 8
+    F_TRANSFORM = 16
+
+cdef enum:
+    N_STREAMS = 4
+
+cdef uint32_t LOWER_CONTEXT = 0xFFFFFFFFU
+cdef uint32_t NO_PAGE = 0xFFFFFFFFU
+
+ROW_STATUS = {
+    "ascii": ROW_ASCII, "unicode": ROW_UNICODE, "invalid": ROW_INVALID,
+    "null": ROW_NULL, "slow": ROW_SLOW,
+}
+FLAGS = {
+    "whole_words": F_WHOLE_WORDS, "ignore_case": F_IGNORE_CASE, "detail": F_DETAIL,
+    "spans": F_SPANS, "transform": F_TRANSFORM,
+}
+
+
+# --------------------------------------------------------------------------- build
+
+def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
+                    bint ignore_case):
+    """Build the DFA for deduplicated, already transformed UTF-8 patterns.
+
+    Returns a dict of NumPy arrays and sizes (see ``Automaton``). Patterns must be
+    non-empty and unique (the Python wrapper guarantees both).
+    """
+    cdef Py_ssize_t n_pat = pat_offs.shape[0] - 1
+    cdef uint8_t cls[256]
+    cdef uint8_t used[256]
+    cdef int b
+    cdef uint32_t C = 1
+    cdef Py_ssize_t k
+    memset(used, 0, sizeof(used))
+    for k in range(pat_data.shape[0]):
+        b = pat_data[k]
+        if ignore_case and 65 <= b <= 90:
+            b += 32
+        used[b] = 1
+    for b in range(256):
+        if used[b]:
+            cls[b] = C
+            C += 1
+        else:
+            cls[b] = 0
+    if ignore_case:
+        for b in range(65, 91):
+            cls[b] = cls[b + 32]
+
+    cdef int64_t max_states = pat_data.shape[0] + 1
+    cdef uint32_t* trie = <uint32_t*> calloc(max_states * C, sizeof(uint32_t))
+    cdef int32_t* end_state = <int32_t*> malloc(max(n_pat, 1) * sizeof(int32_t))
+    if trie == NULL or end_state == NULL:
+        free(trie)
+        free(end_state)
+        raise MemoryError("automaton build: cannot allocate the trie")
+    cdef int64_t S = 1
+    cdef int64_t s, p, nxt
+    with nogil:
+        for p in range(n_pat):
+            s = 0
+            for k in range(pat_offs[p], pat_offs[p + 1]):
+                nxt = trie[s * C + cls[pat_data[k]]]
+                if nxt == 0:
+                    nxt = S
+                    S += 1
+                    trie[s * C + cls[pat_data[k]]] = <uint32_t> nxt
+                s = nxt
+            end_state[p] = <int32_t> s
+
+    try:
+        return _finish_build(trie, end_state, n_pat, S, C, cls)
+    finally:
+        free(trie)
+        free(end_state)
+
+
+cdef object _finish_build(uint32_t* T, int32_t* end_state, Py_ssize_t n_pat, int64_t S,
+                          uint32_t C, uint8_t* cls):
+    """Fold failure links into the table, number output states last, premultiply."""
+    if <uint64_t> S * C >= 0xFFFFFFFF:
+        raise OverflowError("automaton has too many states for 32-bit transitions")
+    cdef cnp.ndarray[int32_t, ndim=1] pat_at_a = np.full(S, -1, np.int32)
+    cdef cnp.ndarray[int32_t, ndim=1] fail_a = np.zeros(S, np.int32)
+    cdef cnp.ndarray[int32_t, ndim=1] order_a = np.zeros(S, np.int32)
+    cdef cnp.ndarray[int32_t, ndim=1] link_a = np.full(S, -1, np.int32)
+    cdef cnp.ndarray[int32_t, ndim=1] total_a = np.zeros(S, np.int32)
+    cdef cnp.ndarray[int32_t, ndim=1] new_id_a = np.zeros(S, np.int32)
+    cdef int32_t* pat_at = <int32_t*> pat_at_a.data
+    cdef int32_t* fail = <int32_t*> fail_a.data
+    cdef int32_t* order = <int32_t*> order_a.data
+    cdef int32_t* link = <int32_t*> link_a.data
+    cdef int32_t* total = <int32_t*> total_a.data
+    cdef int32_t* new_id = <int32_t*> new_id_a.data
+    cdef Py_ssize_t p
+    cdef int64_t head = 1, tail = 1, i, s, f, t, n_plain = 0, n_out
+    cdef uint32_t c
+    with nogil:
+        for p in range(n_pat):
+            pat_at[end_state[p]] = <int32_t> p
+        order[0] = 0
+        for c in range(C):
+            t = T[c]
+            if t:
+                fail[t] = 0
+                order[tail] = <int32_t> t
+                tail += 1
+        while head < tail:
+            s = order[head]
+            head += 1
+            f = fail[s]
+            for c in range(C):
+                t = T[s * C + c]
+                if t:
+                    fail[t] = <int32_t> T[f * C + c]
+                    order[tail] = <int32_t> t
+                    tail += 1
+                else:
+                    T[s * C + c] = T[f * C + c]
+        for i in range(1, S):
+            s = order[i]
+            f = fail[s]
+            link[s] = <int32_t> f if pat_at[f] >= 0 else link[f]
+            total[s] = (1 if pat_at[s] >= 0 else 0) + (total[link[s]] if link[s] >= 0 else 0)
+        for i in range(S):
+            if total[order[i]] == 0:
+                new_id[order[i]] = <int32_t> n_plain
+                n_plain += 1
+        n_out = n_plain
+        for i in range(S):
+            if total[order[i]] != 0:
+                new_id[order[i]] = <int32_t> n_out
+                n_out += 1
+    n_out = S - n_plain
+    table_a = np.empty(S * C, np.uint32)
+    o_pat_a = np.empty(n_out, np.int32)
+    o_link_a = np.empty(n_out, np.int32)
+    o_total_a = np.empty(n_out, np.int32)
+    cdef uint32_t[::1] table = table_a
+    cdef int32_t[::1] o_pat = o_pat_a
+    cdef int32_t[::1] o_link = o_link_a
+    cdef int32_t[::1] o_total = o_total_a
+    cdef int64_t ns
+    with nogil:
+        for s in range(S):
+            ns = new_id[s]
+            for c in range(C):
+                table[ns * C + c] = <uint32_t> new_id[T[s * C + c]] * C
+            if ns >= n_plain:
+                o_pat[ns - n_plain] = pat_at[s]
+                o_link[ns - n_plain] = new_id[link[s]] - <int32_t> n_plain if link[s] >= 0 else -1
+                o_total[ns - n_plain] = total[s]
+    classes = np.frombuffer(bytes([cls[c] for c in range(256)]), np.uint8).copy()
+    return {
+        "table": table_a, "classes": classes, "o_pat": o_pat_a, "o_link": o_link_a,
+        "o_total": o_total_a, "n_states": S, "n_classes": C, "first_output": n_plain,
+    }
+
+
+# --------------------------------------------------------------------------- row status
+
+cdef inline bint _is_ascii(const uint8_t* p, int64_t n) noexcept nogil:
+    cdef int64_t i = 0
+    cdef uint64_t acc = 0, w
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        acc |= w
+        i += 8
+    if acc & 0x8080808080808080ULL:
+        return False
+    while i < n:
+        if p[i] & 0x80:
+            return False
+        i += 1
+    return True
+
+
+cdef inline bint _valid_utf8(const uint8_t* p, int64_t n) noexcept nogil:
+    """Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF."""
+    cdef int64_t i = 0
+    cdef uint8_t b0, b1
+    while i < n:
+        b0 = p[i]
+        if b0 < 0x80:
+            i += 1
+        elif 0xC2 <= b0 <= 0xDF:
+            if i + 1 >= n or (p[i + 1] & 0xC0) != 0x80:
+                return False
+            i += 2
+        elif 0xE0 <= b0 <= 0xEF:
+            if i + 2 >= n:
+                return False
+            b1 = p[i + 1]
+            if (b1 & 0xC0) != 0x80 or (p[i + 2] & 0xC0) != 0x80:
+                return False
+            if (b0 == 0xE0 and b1 < 0xA0) or (b0 == 0xED and b1 >= 0xA0):
+                return False
+            i += 3
+        elif 0xF0 <= b0 <= 0xF4:
+            if i + 3 >= n:
+                return False
+            b1 = p[i + 1]
+            if ((b1 & 0xC0) != 0x80 or (p[i + 2] & 0xC0) != 0x80
+                    or (p[i + 3] & 0xC0) != 0x80):
+                return False
+            if (b0 == 0xF0 and b1 < 0x90) or (b0 == 0xF4 and b1 >= 0x90):
+                return False
+            i += 4
+        else:
+            return False
+    return True
+
+
+def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
+                  uint8_t[::1] status):
+    """Fill ``status`` per row: ascii, unicode (valid UTF-8), invalid or null."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1
+    cdef const uint8_t[::1] valid_v
+    cdef bint has_valid = valid is not None
+    if has_valid:
+        valid_v = valid.view(np.uint8)
+    cdef const uint8_t* d = &data[0] if data.shape[0] else NULL
+    cdef Py_ssize_t r
+    cdef int64_t a, b
+    with nogil:
+        for r in range(n):
+            if has_valid and not valid_v[r]:
+                status[r] = ROW_NULL
+                continue
+            a = offsets[r]
+            b = offsets[r + 1]
+            if b == a or _is_ascii(d + a, b - a):
+                status[r] = ROW_ASCII
+            elif _valid_utf8(d + a, b - a):
+                status[r] = ROW_UNICODE
+            else:
+                status[r] = ROW_INVALID
+
+
+# --------------------------------------------------------------------------- scan
+
+ctypedef struct Auto:
+    const uint32_t* T
+    const uint8_t* cls
+    uint32_t M
+    uint32_t C
+    const int32_t* o_pat
+    const int32_t* o_link
+    const int32_t* o_total
+    const int32_t* pat_len
+    const double* weight
+    const int32_t* cat_start
+    const int32_t* cat_ids
+    int32_t ncat
+    const uint8_t* alnum_bits
+    const uint8_t* ascii_alnum
+    int flags
+
+
+ctypedef struct Sink:
+    int32_t* total
+    int32_t* distinct
+    int32_t* by_cat
+    double* wsum
+    int64_t* sp_row
+    int64_t* sp_start
+    int64_t* sp_end
+    int32_t* sp_pid
+    int64_t sp_n
+    int64_t sp_cap
+    int failed
+
+
+cdef inline uint32_t _decode(const uint8_t* p) noexcept nogil:
+    cdef uint8_t b0 = p[0]
+    if b0 < 0xE0:
+        return ((b0 & 0x1F) << 6) | (p[1] & 0x3F)
+    if b0 < 0xF0:
+        return ((b0 & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F)
+    return ((b0 & 0x07) << 18) | ((p[1] & 0x3F) << 12) | ((p[2] & 0x3F) << 6) | (p[3] & 0x3F)
+
+
+cdef inline bint _alnum_cp(const Auto* A, uint32_t cp) noexcept nogil:
+    return (A.alnum_bits[cp >> 3] >> (cp & 7)) & 1
+
+
+cdef inline bint _alnum_before(const Auto* A, const uint8_t* p, int64_t start) noexcept nogil:
+    if start == 0:
+        return False
+    cdef uint8_t b = p[start - 1]
+    if b < 0x80:
+        return A.ascii_alnum[b]
+    cdef int64_t j = start - 1
+    while j > 0 and (p[j] & 0xC0) == 0x80 and start - j < 4:
+        j -= 1
+    return _alnum_cp(A, _decode(p + j))
+
+
+cdef inline bint _alnum_after(const Auto* A, const uint8_t* p, int64_t n, int64_t end) noexcept nogil:
+    if end >= n:
+        return False
+    cdef uint8_t b = p[end]
+    if b < 0x80:
+        return A.ascii_alnum[b]
+    return _alnum_cp(A, _decode(p + end))
+
+
+cdef int _push_span(Sink* S, int64_t row, int64_t start, int64_t end, int32_t pid) noexcept nogil:
+    cdef int64_t cap
+    if S.sp_n == S.sp_cap:
+        cap = S.sp_cap * 2 if S.sp_cap else 4096
+        S.sp_row = <int64_t*> realloc(S.sp_row, cap * sizeof(int64_t))
+        S.sp_start = <int64_t*> realloc(S.sp_start, cap * sizeof(int64_t))
+        S.sp_end = <int64_t*> realloc(S.sp_end, cap * sizeof(int64_t))
+        S.sp_pid = <int32_t*> realloc(S.sp_pid, cap * sizeof(int32_t))
+        if S.sp_row == NULL or S.sp_start == NULL or S.sp_end == NULL or S.sp_pid == NULL:
+            S.failed = 1
+            return -1
+        S.sp_cap = cap
+    S.sp_row[S.sp_n] = row
+    S.sp_start[S.sp_n] = start
+    S.sp_end[S.sp_n] = end
+    S.sp_pid[S.sp_n] = pid
+    S.sp_n += 1
+    return 0
+
+
+cdef void _on_match(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, int64_t n,
+                    int64_t end, uint32_t state, int64_t row, int64_t span_row,
+                    const int32_t* map_start, const int32_t* map_end) noexcept nogil:
+    """Record every pattern that ends at ``end`` in state ``state``."""
+    cdef int64_t j = (state - A.M) // A.C
+    cdef int32_t pid, k
+    cdef int64_t start
+    cdef int flags = A.flags
+    if (flags & F_WHOLE_WORDS) and _alnum_after(A, p, n, end):
+        return
+    if not (flags & (F_WHOLE_WORDS | F_DETAIL | F_SPANS)):
+        S.total[row] += A.o_total[j]
+        return
+    while j >= 0:
+        pid = A.o_pat[j]
+        j = A.o_link[j]
+        if pid < 0:
+            continue
+        start = end - A.pat_len[pid]
+        if start < 0:  # only a corrupt automaton gets here; never read before the row
+            continue
+        if (flags & F_WHOLE_WORDS) and _alnum_before(A, p, start):
+            continue
+        S.total[row] += 1
+        if flags & F_DETAIL:
+            if stamp[pid] != row + 1:
+                stamp[pid] = <int32_t> (row + 1)
+                S.distinct[row] += 1
+            for k in range(A.cat_start[pid], A.cat_start[pid + 1]):
+                S.by_cat[row * A.ncat + A.cat_ids[k]] += 1
+            S.wsum[row] += A.weight[pid]
+        if flags & F_SPANS:
+            if map_start != NULL:
+                _push_span(S, span_row, map_start[start], map_end[end - 1], pid)
+            else:
+                _push_span(S, span_row, start, end, pid)
+
+
+cdef void _scan_one(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, int64_t n,
+                    int64_t row, int64_t span_row, const int32_t* map_start,
+                    const int32_t* map_end) noexcept nogil:
+    cdef const uint32_t* T = A.T
+    cdef const uint8_t* cls = A.cls
+    cdef uint32_t M = A.M
+    cdef uint32_t s = 0
+    cdef int64_t i
+    for i in range(n):
+        s = T[s + cls[p[i]]]
+        if s >= M:
+            _on_match(A, S, stamp, p, n, i + 1, s, row, span_row, map_start, map_end)
+
+
+ctypedef struct Stream:
+    const uint8_t* base
+    const uint8_t* cur
+    const uint8_t* end
+    int64_t idx
+    int64_t stop
+    int64_t row
+    uint32_t state
+
+
+cdef inline bint _next_row(Stream* st, const int64_t* rows, const int64_t* offs,
+                           const uint8_t* data) noexcept nogil:
+    """Advance a stream to its next non-empty row; False when it has none left."""
+    cdef int64_t r
+    while st.idx < st.stop:
+        r = rows[st.idx]
+        st.idx += 1
+        if offs[r + 1] > offs[r]:
+            st.row = r
+            st.base = data + offs[r]
+            st.cur = st.base
+            st.end = data + offs[r + 1]
+            st.state = 0
+            return True
+    return False
+
+
+cdef void _scan_interleaved(const Auto* A, Sink* S, int32_t** stamps, const int64_t* offs,
+                            const uint8_t* data, const int64_t* rows, int64_t nrows,
+                            int64_t row_base) noexcept nogil:
+    """Scan rows in four streams whose table loads overlap."""
+    cdef Stream st[N_STREAMS]
+    cdef int64_t total_bytes = 0, acc = 0, i, m, t
+    cdef int k
+    for i in range(nrows):
+        total_bytes += offs[rows[i] + 1] - offs[rows[i]]
+    k = 0
+    st[0].idx = 0
+    for i in range(nrows):
+        if k < N_STREAMS - 1 and acc * N_STREAMS >= total_bytes * (k + 1):
+            st[k].stop = i
+            k += 1
+            st[k].idx = i
+        acc += offs[rows[i] + 1] - offs[rows[i]]
+    while k < N_STREAMS - 1:
+        st[k].stop = nrows
+        k += 1
+        st[k].idx = nrows
+    st[N_STREAMS - 1].stop = nrows
+
+    cdef bint live[N_STREAMS]
+    for k in range(N_STREAMS):
+        live[k] = _next_row(&st[k], rows, offs, data)
+
+    cdef const uint32_t* T = A.T
+    cdef const uint8_t* cls = A.cls
+    cdef uint32_t M = A.M
+    cdef uint32_t s0, s1, s2, s3
+    cdef const uint8_t *p0
+    cdef const uint8_t *p1
+    cdef const uint8_t *p2
+    cdef const uint8_t *p3
+    while live[0] and live[1] and live[2] and live[3]:
+        m = st[0].end - st[0].cur
+        for k in range(1, N_STREAMS):
+            if st[k].end - st[k].cur < m:
+                m = st[k].end - st[k].cur
+        s0 = st[0].state
+        s1 = st[1].state
+        s2 = st[2].state
+        s3 = st[3].state
+        p0 = st[0].cur
+        p1 = st[1].cur
+        p2 = st[2].cur
+        p3 = st[3].cur
+        for t in range(m):
+            s0 = T[s0 + cls[p0[t]]]
+            s1 = T[s1 + cls[p1[t]]]
+            s2 = T[s2 + cls[p2[t]]]
+            s3 = T[s3 + cls[p3[t]]]
+            if ((s0 >= M) | (s1 >= M) | (s2 >= M) | (s3 >= M)):
+                if s0 >= M:
+                    _on_match(A, S, stamps[0], st[0].base, st[0].end - st[0].base,
+                              p0 + t + 1 - st[0].base, s0, st[0].row, st[0].row + row_base,
+                              NULL, NULL)
+                if s1 >= M:
+                    _on_match(A, S, stamps[1], st[1].base, st[1].end - st[1].base,
+                              p1 + t + 1 - st[1].base, s1, st[1].row, st[1].row + row_base,
+                              NULL, NULL)
+                if s2 >= M:
+                    _on_match(A, S, stamps[2], st[2].base, st[2].end - st[2].base,
+                              p2 + t + 1 - st[2].base, s2, st[2].row, st[2].row + row_base,
+                              NULL, NULL)
+                if s3 >= M:
+                    _on_match(A, S, stamps[3], st[3].base, st[3].end - st[3].base,
+                              p3 + t + 1 - st[3].base, s3, st[3].row, st[3].row + row_base,
+                              NULL, NULL)
+        st[0].state = s0
+        st[1].state = s1
+        st[2].state = s2
+        st[3].state = s3
+        for k in range(N_STREAMS):
+            st[k].cur += m
+            if st[k].cur == st[k].end:
+                live[k] = _next_row(&st[k], rows, offs, data)
+
+    # Fewer than four streams left: finish each one on its own.
+    cdef uint32_t s
+    cdef const uint8_t* p
+    cdef int64_t n
+    for k in range(N_STREAMS):
+        while live[k]:
+            s = st[k].state
+            p = st[k].base
+            n = st[k].end - st[k].base
+            for i in range(st[k].cur - st[k].base, n):
+                s = T[s + cls[p[i]]]
+                if s >= M:
+                    _on_match(A, S, stamps[k], p, n, i + 1, s, st[k].row,
+                              st[k].row + row_base, NULL, NULL)
+            st[k].cur = st[k].end
+            live[k] = _next_row(&st[k], rows, offs, data)
+
+
+cdef int64_t _lower_into(const uint32_t* page_index, const uint32_t* entries,
+                         const uint8_t* pool, const uint8_t* p, int64_t n, uint8_t* out,
+                         int32_t* map_start, int32_t* map_end) noexcept nogil:
+    """Python's str.lower of one valid UTF-8 row, char by char, into ``out``.
+
+    Returns the output length, or -1 where the lowering depends on context (capital
+    sigma), which the caller hands to the exact Python path.
+    """
+    cdef int64_t i = 0, o = 0, w, j, len_out
+    cdef uint8_t b
+    cdef uint32_t cp, page, e
+    while i < n:
+        b = p[i]
+        if b < 0x80:
+            out[o] = b + 32 if 65 <= b <= 90 else b
+            if map_start != NULL:
+                map_start[o] = <int32_t> i
+                map_end[o] = <int32_t> (i + 1)
+            o += 1
+            i += 1
+            continue
+        w = 2 if b < 0xE0 else (3 if b < 0xF0 else 4)
+        cp = _decode(p + i)
+        page = page_index[cp >> 8]
+        e = entries[(page << 8) | (cp & 0xFF)] if page != NO_PAGE else 0
+        if e == LOWER_CONTEXT:
+            return -1
+        if e == 0:
+            memcpy(out + o, p + i, w)
+            len_out = w
+        else:
+            len_out = e & 7
+            memcpy(out + o, pool + (e >> 3), len_out)
+        if map_start != NULL:
+            for j in range(len_out):
+                map_start[o + j] = <int32_t> i
+                map_end[o + j] = <int32_t> (i + w)
+        o += len_out
+        i += w
+    return o
+
+
+cdef class Automaton:
+    """A frozen automaton over NumPy (possibly memory-mapped) arrays."""
+
+    cdef Auto a
+    cdef readonly object arrays
+    cdef readonly int64_t n_patterns
+    cdef object _lower_tables
+
+    def __init__(self, arrays, int64_t first_output, uint32_t n_classes, int32_t n_categories,
+                 alnum_bits, lower_tables):
+        """``arrays``: table, classes, o_pat, o_link, o_total, pat_len, weight,
+        cat_start, cat_ids (validated by the caller); ``lower_tables``: page index,
+        entries and pool for Unicode lower-casing."""
+        self.arrays = dict(arrays)
+        self.arrays["alnum_bits"] = alnum_bits
+        self.arrays["ascii_alnum"] = np.array(
+            [chr(c).isalnum() for c in range(128)], np.uint8)
+        self._lower_tables = lower_tables
+        self.n_patterns = len(arrays["pat_len"])
+        cdef const uint32_t[::1] table = self.arrays["table"]
+        cdef const uint8_t[::1] classes = self.arrays["classes"]
+        cdef const int32_t[::1] o_pat = self.arrays["o_pat"]
+        cdef const int32_t[::1] o_link = self.arrays["o_link"]
+        cdef const int32_t[::1] o_total = self.arrays["o_total"]
+        cdef const int32_t[::1] pat_len = self.arrays["pat_len"]
+        cdef const double[::1] weight = self.arrays["weight"]
+        cdef const int32_t[::1] cat_start = self.arrays["cat_start"]
+        cdef const int32_t[::1] cat_ids = self.arrays["cat_ids"]
+        cdef const uint8_t[::1] bits = self.arrays["alnum_bits"]
+        cdef const uint8_t[::1] ascii_alnum = self.arrays["ascii_alnum"]
+        self.a.T = &table[0]
+        self.a.cls = &classes[0]
+        self.a.C = n_classes
+        self.a.M = <uint32_t> (first_output * n_classes)
+        self.a.o_pat = &o_pat[0] if o_pat.shape[0] else NULL
+        self.a.o_link = &o_link[0] if o_link.shape[0] else NULL
+        self.a.o_total = &o_total[0] if o_total.shape[0] else NULL
+        self.a.pat_len = &pat_len[0] if pat_len.shape[0] else NULL
+        self.a.weight = &weight[0] if weight.shape[0] else NULL
+        self.a.cat_start = &cat_start[0]
+        self.a.cat_ids = &cat_ids[0] if cat_ids.shape[0] else NULL
+        self.a.ncat = n_categories
+        self.a.alnum_bits = &bits[0]
+        self.a.ascii_alnum = &ascii_alnum[0]
+
+    def scan_chunk(self, const int64_t[::1] offsets, const uint8_t[::1] data,
+                   uint8_t[::1] status, int flags, int64_t span_row_base,
+                   int32_t[::1] total, int32_t[::1] distinct, int32_t[:, ::1] by_cat,
+                   double[::1] wsum):
+        """Scan every row whose status is ascii or unicode; return spans (or None).
+
+        Unicode rows are lower-cased first when ``F_TRANSFORM`` is set; a row whose
+        lowering needs context is marked ``ROW_SLOW`` for the caller's exact path.
+        """
+        cdef Auto A = self.a
+        A.flags = flags
+        cdef Py_ssize_t n = status.shape[0]
+        cdef Sink S
+        memset(&S, 0, sizeof(Sink))
+        S.total = &total[0] if n else NULL
+        if flags & F_DETAIL:
+            S.distinct = &distinct[0] if n else NULL
+            S.by_cat = &by_cat[0, 0] if n and A.ncat else NULL
+            S.wsum = &wsum[0] if n else NULL
+        cdef int32_t* stamps[N_STREAMS + 1]
+        cdef int k
+        for k in range(N_STREAMS + 1):
+            stamps[k] = NULL
+            if flags & F_DETAIL:
+                stamps[k] = <int32_t*> calloc(max(self.n_patterns, 1), sizeof(int32_t))
+                if stamps[k] == NULL:
+                    for k in range(N_STREAMS + 1):
+                        free(stamps[k])
+                    raise MemoryError("scan: cannot allocate per-row pattern stamps")
+        cdef const uint8_t* d = &data[0] if data.shape[0] else NULL
+        cdef const int64_t* offs = &offsets[0]
+        direct_a = np.empty(n, np.int64)
+        cdef int64_t[::1] direct = direct_a
+        cdef int64_t n_direct = 0, r, a, b, max_len = 0, out_len
+        cdef bint transform = flags & F_TRANSFORM
+        cdef const uint32_t[::1] page_index = self._lower_tables[0]
+        cdef const uint32_t[::1] entries = self._lower_tables[1]
+        cdef const uint8_t[::1] pool = self._lower_tables[2]
+        cdef uint8_t* scratch = NULL
+        cdef int32_t* map_start = NULL
+        cdef int32_t* map_end = NULL
+        cdef bint want_maps = flags & F_SPANS
+        with nogil:
+            for r in range(n):
+                if status[r] == ROW_ASCII or (status[r] == ROW_UNICODE and not transform):
+                    direct[n_direct] = r
+                    n_direct += 1
+                elif status[r] == ROW_UNICODE and offs[r + 1] - offs[r] > max_len:
+                    max_len = offs[r + 1] - offs[r]
+            if n_direct:
+                _scan_interleaved(&A, &S, stamps, offs, d, &direct[0], n_direct,
+                                  span_row_base)
+            if transform and max_len:
+                scratch = <uint8_t*> malloc(2 * max_len + 8)
+                if want_maps:
+                    map_start = <int32_t*> malloc((2 * max_len + 8) * sizeof(int32_t))
+                    map_end = <int32_t*> malloc((2 * max_len + 8) * sizeof(int32_t))
+                if scratch == NULL or (want_maps and (map_start == NULL or map_end == NULL)):
+                    S.failed = 1
+                else:
+                    for r in range(n):
+                        if status[r] != ROW_UNICODE:
+                            continue
+                        a = offs[r]
+                        b = offs[r + 1]
+                        out_len = _lower_into(&page_index[0], &entries[0], &pool[0], d + a,
+                                              b - a, scratch, map_start, map_end)
+                        if out_len < 0:
+                            status[r] = ROW_SLOW
+                            continue
+                        _scan_one(&A, &S, stamps[N_STREAMS], scratch, out_len, r,
+                                  r + span_row_base, map_start, map_end)
+                free(scratch)
+                free(map_start)
+                free(map_end)
+        for k in range(N_STREAMS + 1):
+            free(stamps[k])
+        return self._take_spans(&S, flags)
+
+    def scan_fed(self, const uint8_t[::1] fed, const int32_t[::1] map_start,
+                 const int32_t[::1] map_end, int64_t row, int flags, int64_t span_row,
+                 int32_t[::1] total, int32_t[::1] distinct, int32_t[:, ::1] by_cat,
+                 double[::1] wsum):
+        """Scan one already transformed row (the exact Python path); return spans."""
+        cdef Auto A = self.a
+        A.flags = flags
+        cdef Sink S
+        memset(&S, 0, sizeof(Sink))
+        S.total = &total[0]
+        cdef int32_t* stamp = NULL
+        if flags & F_DETAIL:
+            S.distinct = &distinct[0]
+            S.by_cat = &by_cat[0, 0] if A.ncat else NULL
+            S.wsum = &wsum[0]
+            stamp = <int32_t*> calloc(max(self.n_patterns, 1), sizeof(int32_t))
+            if stamp == NULL:
+                raise MemoryError("scan: cannot allocate per-row pattern stamps")
+        cdef int64_t n = fed.shape[0]
+        if n:
+            with nogil:
+                _scan_one(&A, &S, stamp, &fed[0], n, row, span_row,
+                          &map_start[0], &map_end[0])
+        free(stamp)
+        return self._take_spans(&S, flags)
+
+    cdef object _take_spans(self, Sink* S, int flags):
+        if S.failed:
+            free(S.sp_row)
+            free(S.sp_start)
+            free(S.sp_end)
+            free(S.sp_pid)
+            raise MemoryError("scan: out of memory while collecting spans")
+        if not (flags & F_SPANS):
+            return None
+        cdef int64_t n = S.sp_n
+        rows = np.empty(n, np.int64)
+        starts = np.empty(n, np.int64)
+        ends = np.empty(n, np.int64)
+        pids = np.empty(n, np.int32)
+        cdef int64_t[::1] rv = rows
+        cdef int64_t[::1] sv = starts
+        cdef int64_t[::1] ev = ends
+        cdef int32_t[::1] pv = pids
+        if n:
+            memcpy(&rv[0], S.sp_row, n * sizeof(int64_t))
+            memcpy(&sv[0], S.sp_start, n * sizeof(int64_t))
+            memcpy(&ev[0], S.sp_end, n * sizeof(int64_t))
+            memcpy(&pv[0], S.sp_pid, n * sizeof(int32_t))
+        free(S.sp_row)
+        free(S.sp_start)
+        free(S.sp_end)
+        free(S.sp_pid)
+        return rows, starts, ends, pids
