@@ -1,0 +1,96 @@
+"""``engine.Classifier``: an ONNX model plus its featurizer, loaded from a model directory.
+
+Loading checks everything (card, graph, inputs, featurizer files, device) before any data
+is touched, and raises ``ModelError`` with a code (see ``engine.classify_card``). Scoring
+takes whole Arrow string columns and returns NumPy arrays in input order; a null row is
+reported as NaN, never guessed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from engine.arrow_buffers import as_string_array
+from engine.classify_card import MODEL_FILE, Card, load_graph, read_card
+from engine.classify_hashed import KIND as HASHED
+from engine.classify_hashed import HashedBackend
+from engine.classify_rawtext import RawTextBackend
+from engine.classify_session import open_session
+
+_BACKENDS = {HASHED: HashedBackend, "raw-text": RawTextBackend}
+
+
+class Classifier:
+    """A loaded model. Build it with ``Classifier.load``.
+
+    Attributes:
+        name: the model's name (from the card).
+        kind: ``"hashed-ngrams"`` or ``"raw-text"``.
+        labels: label names in output column order.
+        score_label: the label whose probability ``score`` returns.
+        threshold: the card's default decision threshold on that probability.
+        card: the whole model card as a dict (provenance, licence, measured quality).
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    def __init__(self, card: Card, backend, device: str):
+        self._card = card
+        self._backend = backend
+        self.name = card.name
+        self.kind = card.kind
+        self.labels = card.labels
+        self.score_label = card.score_label
+        self.threshold = card.threshold
+        self.card = card.data
+        self.device = device
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str = "cpu", threads: int = 1) -> Classifier:
+        """Load and check a model directory (``model.onnx`` + ``model.json``).
+
+        Args:
+            model_dir: the directory.
+            device: ``"cpu"``, or ``"cuda"`` (needs onnxruntime-gpu; a ModelError if absent).
+            threads: onnxruntime intra-op threads (1 per worker process is right for
+                process-parallel runs).
+
+        Returns:
+            The classifier. Raises ``ModelError`` if anything about the directory is wrong.
+        """
+        card = read_card(model_dir)
+        model = load_graph(card)
+        backend = _BACKENDS[card.kind](card, model)
+        source = getattr(backend, "fixed_model", None) or str(card.directory / MODEL_FILE)
+        backend.bind(open_session(card, source, device, threads))
+        return cls(card, backend, device)
+
+    def score(self, values, all_labels: bool = False) -> np.ndarray:
+        """Probability of ``score_label`` per row, in input order.
+
+        Args:
+            values: a pyarrow string/large_string Array or ChunkedArray, or a list of str
+                (None for nulls).
+            all_labels: return every label's probability (``[n, k]``, columns in
+                ``labels`` order) instead of one column.
+
+        Returns:
+            ``float32[n]`` (or ``float32[n, k]``); NaN for null rows.
+        """
+        column = as_string_array(values, where=f"classifier '{self.name}'")
+        arrays = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        parts = []
+        for array in arrays:
+            probs = self._backend.probabilities(array)
+            if array.null_count:
+                probs[~np.asarray(array.is_valid())] = np.nan
+            parts.append(probs)
+        probs = (np.concatenate(parts) if parts
+                 else np.empty((0, len(self.labels)), np.float32))
+        return probs if all_labels else np.ascontiguousarray(probs[:, self._card.score_index])
+
+    def __repr__(self) -> str:
+        return (f"Classifier(name={self.name!r}, kind={self.kind!r}, labels={self.labels}, "
+                f"threshold={self.threshold}, device={self.device!r})")

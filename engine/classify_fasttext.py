@@ -1,0 +1,147 @@
+"""Read fastText's ``.bin`` model format directly and fold it into the native model kind.
+
+Layout (fastText 0.9.x, ``FastText::saveModel``): magic int32 793712314, version int32
+(12); ``Args`` (12 int32s and a double); ``Dictionary`` (size, nwords, nlabels as int32;
+ntokens, pruneidx_size as int64; per entry a NUL-terminated word, int64 count, int8 type;
+then the prune index); a quantization flag byte and the input matrix (int64 rows, int64
+cols, float32 data); the same for the output matrix. Only plain (not quantized)
+supervised models with softmax, one-vs-all or negative-sampling loss can be folded exactly;
+anything else is refused with E039.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import ModelError
+
+MAGIC = 793712314
+VERSIONS = (11, 12)
+ARG_FIELDS = ("dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "model",
+              "bucket", "minn", "maxn", "lr_update_rate")
+LOSSES = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
+SUPERVISED = 3
+LABEL_PREFIX = "__label__"
+
+
+@dataclass
+class FastTextModel:
+    """The parts of a fastText supervised model that define its predictions."""
+
+    args: dict
+    words: list[bytes]
+    labels: list[bytes]
+    input: np.ndarray  # float32[nwords + bucket, dim]
+    output: np.ndarray  # float32[nlabels, dim]
+
+    @property
+    def loss(self) -> str:
+        return LOSSES.get(self.args["loss"], str(self.args["loss"]))
+
+
+def _fail(path: Path, message: str) -> ModelError:
+    return ModelError(f"fastText model '{path}': {message}", code="E039")
+
+
+class _Reader:
+    def __init__(self, path: Path, data: bytes):
+        self.path, self.data, self.pos = path, data, 0
+
+    def take(self, fmt: str):
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise _fail(self.path, f"file ends at byte {len(self.data)} inside the model "
+                        "(truncated download?); get the complete .bin")
+        values = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return values
+
+    def cstring(self) -> bytes:
+        end = self.data.find(b"\0", self.pos)
+        if end < 0:
+            raise _fail(self.path, "dictionary entry without terminator; corrupt file")
+        word = self.data[self.pos : end]
+        self.pos = end + 1
+        return word
+
+    def matrix(self, what: str) -> np.ndarray:
+        (quantized,) = self.take("<?")
+        if quantized:
+            raise _fail(self.path, f"the {what} matrix is quantized (a .ftz model); "
+                        "convert the unquantized .bin instead")
+        rows, cols = self.take("<qq")
+        count = rows * cols
+        if rows < 0 or cols <= 0 or self.pos + 4 * count > len(self.data):
+            raise _fail(self.path, f"{what} matrix {rows}x{cols} does not fit in the file; "
+                        "corrupt or truncated")
+        matrix = np.frombuffer(self.data, "<f4", count, self.pos).reshape(rows, cols)
+        self.pos += 4 * count
+        return matrix
+
+
+def read_fasttext_bin(path: str | Path) -> FastTextModel:
+    """Parse a supervised fastText ``.bin``; E039 for anything that cannot be folded."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise _fail(path, f"cannot read ({err.strerror})") from err
+    r = _Reader(path, data)
+    magic, version = r.take("<ii")
+    if magic != MAGIC:
+        raise _fail(path, "not a fastText .bin (wrong magic number)")
+    if version not in VERSIONS:
+        raise _fail(path, f"format version {version} is not supported ({VERSIONS})")
+    args = dict(zip(ARG_FIELDS, r.take("<12i"), strict=True))
+    (args["t"],) = r.take("<d")
+    if args["model"] != SUPERVISED:
+        raise _fail(path, "not a supervised model (cbow/skipgram embeddings have no "
+                    "labels to score)")
+    if args["loss"] not in (2, 3, 4):
+        raise _fail(path, f"loss '{LOSSES.get(args['loss'], args['loss'])}' is not supported; "
+                    "only softmax, ova (one-vs-all) and ns fold exactly (retrain with "
+                    "-loss softmax)")
+    size, nwords, nlabels = r.take("<iii")
+    _ntokens, prune_size = r.take("<qq")
+    words, labels = [], []
+    for _ in range(size):
+        word = r.cstring()
+        _count, kind = r.take("<qb")
+        (words if kind == 0 else labels).append(word)
+    if len(words) != nwords or len(labels) != nlabels:
+        raise _fail(path, f"dictionary holds {len(words)} words and {len(labels)} labels, "
+                    f"header says {nwords} and {nlabels}; corrupt file")
+    if prune_size >= 0:
+        raise _fail(path, "pruned dictionary (a quantized model); convert the .bin "
+                    "before quantization")
+    matrix_in = r.matrix("input")
+    matrix_out = r.matrix("output")
+    if matrix_in.shape != (nwords + args["bucket"], args["dim"]):
+        raise _fail(path, f"input matrix is {matrix_in.shape}, expected "
+                    f"({nwords + args['bucket']}, {args['dim']}); corrupt file")
+    if matrix_out.shape != (nlabels, args["dim"]):
+        raise _fail(path, f"output matrix is {matrix_out.shape}, expected "
+                    f"({nlabels}, {args['dim']}); corrupt file")
+    return FastTextModel(args, words, labels, matrix_in, matrix_out)
+
+
+def fold(model: FastTextModel) -> tuple[np.ndarray, str]:
+    """The folded table and activation that reproduce the model's probabilities.
+
+    Two softmax labels fold to one float per id (``E (O₁ − O₀)``, then a sigmoid); more
+    labels to ``E Oᵀ`` with softmax; ova/ns to ``E Oᵀ`` with one sigmoid per label.
+    """
+    e = model.input.astype(np.float64)
+    o = model.output.astype(np.float64)
+    if model.loss == "softmax" and len(model.labels) == 2:
+        return (e @ (o[1] - o[0])).astype(np.float32), "binary"
+    return (e @ o.T).astype(np.float32), "softmax" if model.loss == "softmax" else "sigmoid"
+
+
+def label_names(model: FastTextModel) -> list[str]:
+    """Labels without fastText's ``__label__`` prefix, in output-row order."""
+    return [w.decode("utf-8", "replace").removeprefix(LABEL_PREFIX) for w in model.labels]

@@ -1,0 +1,60 @@
+"""Raw-text models: ONNX graphs whose input is a string tensor (e.g. scikit-learn TF-IDF
+pipelines converted with skl2onnx).
+
+skl2onnx leaves ``StringNormalizer.locale`` unset and onnxruntime then asks for
+``en_US.UTF-8``; session creation fails on hosts without that locale (minimal Debian
+images ship only C, C.UTF-8 and POSIX). Graphs are fixed to ``C.UTF-8`` when exported
+(``set_string_locale``) and, for graphs made elsewhere, in memory at load.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pyarrow as pa
+
+from engine.classify_card import Card, check_io, section
+
+KIND = "raw-text"
+LOCALE = "C.UTF-8"
+BATCH_ROWS = 1024
+
+
+def set_string_locale(model: onnx.ModelProto, locale: str = LOCALE) -> bool:
+    """Set ``locale`` on every StringNormalizer that has none; True if anything changed."""
+    changed = False
+    for node in model.graph.node:
+        if node.op_type != "StringNormalizer":
+            continue
+        if not any(a.name == "locale" for a in node.attribute):
+            node.attribute.append(onnx.helper.make_attribute("locale", locale))
+            changed = True
+    return changed
+
+
+class RawTextBackend:
+    """Feed strings to the graph in batches; read the probability output."""
+
+    def __init__(self, card: Card, model: onnx.ModelProto):
+        spec = section(card, "raw_text")
+        self.input = spec.get("input", "text")
+        self.output = spec.get("output", "probabilities")
+        check_io(card, model, {self.input: onnx.TensorProto.STRING}, self.output)
+        dims = next(i for i in model.graph.input if i.name == self.input).type.tensor_type
+        self.column = len(dims.shape.dim) == 2
+        self.num_labels = len(card.labels)
+        self.fixed_model = model.SerializeToString() if set_string_locale(model) else None
+
+    def bind(self, session) -> None:
+        self.session = session
+
+    def probabilities(self, array: pa.Array) -> np.ndarray:
+        """``float32[rows, k]``; null rows are scored as "" (the caller masks them)."""
+        texts = array.fill_null("").to_numpy(zero_copy_only=False).astype(object)
+        out = np.empty((len(texts), self.num_labels), np.float32)
+        for begin in range(0, len(texts), BATCH_ROWS):
+            batch = texts[begin : begin + BATCH_ROWS]
+            feed = batch.reshape(-1, 1) if self.column else batch
+            out[begin : begin + len(batch)] = self.session.run([self.output],
+                                                               {self.input: feed})[0]
+        return out
