@@ -42,6 +42,7 @@ class FilterResult:
         by_category: removed rows that matched each blocklist category (``stage.category``).
         terms: removed rows per matched term.
         scores: per classifier, a histogram of scores over ``SCORE_BINS`` bins of [0, 1].
+        text_bytes: UTF-8 bytes of text in (the throughput measure).
     """
 
     kept: pa.Table
@@ -52,6 +53,7 @@ class FilterResult:
     by_category: Counter = field(default_factory=Counter)
     terms: Counter = field(default_factory=Counter)
     scores: dict[str, np.ndarray] = field(default_factory=dict)
+    text_bytes: int = 0
 
     @property
     def removed_rows(self) -> int:
@@ -125,7 +127,7 @@ class Filter:
         for stage in self.classifiers:
             columns.update(stage.run(text, columns, usable))
         reason = decide(self.drops, columns, n, eligible=~invalid)
-        result = FilterResult(None, None, unreadable, n)
+        result = FilterResult(None, None, unreadable, n, text_bytes=int(nbytes.sum()))
         result.scores = {
             c.spec.name: _histogram(columns[f"{c.spec.name}.score"]) for c in self.classifiers
         }
@@ -220,6 +222,7 @@ def _merge(results: list[FilterResult], schema: pa.Schema) -> FilterResult:
         out.unreadable += [(row + offset, msg) for row, msg in r.unreadable]
         offset += r.rows
         out.rows += r.rows
+        out.text_bytes += r.text_bytes
         out.by_reason.update(r.by_reason)
         out.by_category.update(r.by_category)
         out.terms.update(r.terms)

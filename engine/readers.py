@@ -121,6 +121,8 @@ class ShardReader:
         self.max_decompressed_bytes = max_decompressed_bytes
         self.storage_options = storage_options
         self.stats = ReadStats()
+        self.schema: pa.Schema | None = None  # once known: the columns every batch has
+        self.position = 0  # shard row index of the batch just yielded
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         with open_binary(self.uri, self.storage_options) as fh:
@@ -145,11 +147,14 @@ class ShardReader:
                 "set text_column in the config or --text-column", "E041",
             )
         kind = schema.field(index).type
-        if not _stringish(kind):
+        if not _stringish(kind) and kind != pa.null():
             raise shard_error(
                 self.uri, "schema",
                 f"column {self.text_column!r} is {kind}; expected a string column", "E042",
             )
+        if kind not in (pa.string(), pa.large_string()):
+            schema = schema.set(index, pa.field(self.text_column, pa.string()))
+        self.schema = schema
 
     def _normalize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Dictionary or all-null text columns become plain strings for the stages."""
@@ -176,6 +181,7 @@ class ShardReader:
             try:
                 for batch in pf.iter_batches(batch_size=self.batch_rows, row_groups=[rg],
                                              use_threads=False):
+                    self.position = row + done
                     done += batch.num_rows
                     yield self._normalize(batch)
             except Exception as err:
@@ -201,6 +207,7 @@ class ShardReader:
                 batch.validate(full=False)
                 for start in range(0, batch.num_rows, self.batch_rows):
                     part = batch.slice(start, self.batch_rows)
+                    self.position = row
                     row += part.num_rows
                     yield self._normalize(part)
         except Exception as err:
@@ -285,6 +292,8 @@ class _JsonlBlocks:
             table = self._line_by_line(block, row)
         self.row = row + n_rows
         for batch in table.to_batches(max_chunksize=self.reader.batch_rows):
+            self.reader.position = row  # approximate when the block had bad lines
+            row += batch.num_rows
             yield self.reader._normalize(batch)
 
     def _options(self, block_len: int):
@@ -314,6 +323,7 @@ class _JsonlBlocks:
             raise shard_error(self.reader.uri, "schema",
                               f"field {name!r} is {kind}; expected strings", "E042")
         self.schema = schema.set(index, pa.field(name, pa.string()))
+        self.reader.schema = self.schema
 
     def _fast(self, block: bytes, n_rows: int) -> pa.Table | None:
         try:

@@ -1,0 +1,69 @@
+"""``filter-engine run``: filter shards into an output directory (resumable)."""
+
+from __future__ import annotations
+
+import sys
+
+NAME = "run"
+HELP = "filter shards (paths, globs, URLs) into OUT: kept/, removed/, markers, report.json"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="shard paths, globs ('data/**/*.parquet') or URLs (s3://...)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output directory (local or URL); re-running resumes")
+    parser.add_argument("-c", "--config", metavar="TOML",
+                        help="filter config (default: the shipped models/default-filter.toml)")
+    parser.add_argument("--mode", choices=("drop", "annotate"),
+                        help="override the config's mode")
+    parser.add_argument("--text-column", help="override the config's text column")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    parser.add_argument("--max-retries", type=int, default=2,
+                        help="extra attempts for a shard whose worker died or hung (default 2)")
+    parser.add_argument("--shard-timeout", type=float, metavar="SECONDS",
+                        help="give up on one attempt of one shard after this long")
+    parser.add_argument("--force", action="store_true",
+                        help="redo what changed instead of refusing when inputs or config differ")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="read a sample, estimate the removal rate and the run's time")
+    parser.add_argument("--sample-rows", type=int, default=20000,
+                        help="rows read by --dry-run (default 20000)")
+    parser.add_argument("--row-group-mb", type=float, help="output row-group size (default 128)")
+    parser.add_argument("--max-decompressed-bytes", type=int, default=64 << 30,
+                        help="cap on one compressed JSONL shard's inflated size")
+    parser.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
+                        help="live bar on a terminal, plain log lines otherwise (default auto)")
+
+
+def main(args) -> int:
+    from engine.errors import UsageError
+    from engine.progress import Progress
+    from engine.runner import default_workers, load_spec, run
+    from engine.shards import discover
+
+    spec = load_spec(args.config)
+    changes = {k: v for k, v in (("mode", args.mode), ("text_column", args.text_column)) if v}
+    if changes:
+        spec = spec.with_options(**changes)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be >= 1", code="E001")
+    if args.dry_run:
+        from engine.dryrun import dry_run
+
+        estimate = dry_run(args.inputs, spec, args.sample_rows,
+                           args.workers or default_workers())
+        print(estimate.summary())
+        return 0
+    progress = None
+    if args.progress != "none":
+        live = {"auto": None, "bar": True, "plain": False}[args.progress]
+        progress = Progress(discover(args.inputs), live=live)
+    result = run(
+        args.inputs, args.output, spec, workers=args.workers, max_retries=args.max_retries,
+        shard_timeout=args.shard_timeout, force=args.force, progress=progress,
+        row_group_bytes=int(args.row_group_mb * 1e6) if args.row_group_mb else None,
+        max_decompressed_bytes=args.max_decompressed_bytes,
+    )
+    print(result.summary(), file=sys.stderr)
+    return result.exit_code

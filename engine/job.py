@@ -1,0 +1,189 @@
+"""One shard from read to commit: the unit of work a worker process runs.
+
+``process_shard`` reads the shard batch by batch, applies the ``Filter``, streams kept and
+removed rows into staged Parquet files, commits them, and commits the shard's marker last.
+The marker is the ledger entry: rows in, kept, removed by reason, unreadable rows (with
+indices and reasons), the accounting check, output sizes and checksums. It holds nothing
+that depends on time, process or attempt, so a resumed run writes the same bytes.
+
+A shard that cannot be read at all (no footer, no text column) gets a marker too, with
+status ``unreadable`` and the error, so it is reported and not retried forever.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.errors import ShardError
+from engine.filter import Filter
+from engine.manifest import marker_path
+from engine.readers import ShardReader
+from engine.shards import Shard
+from engine.writers import ROW_GROUP_BYTES, Output, ParquetSink
+
+MAX_LISTED = 100  # unreadable rows listed one by one in a marker; the count is always exact
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Per-run settings every worker needs."""
+
+    row_group_bytes: int = ROW_GROUP_BYTES
+    max_decompressed_bytes: int = 64 << 30
+    storage_options: dict = field(default_factory=dict)
+
+
+def output_paths(shard: Shard) -> tuple[str, str]:
+    return f"kept/{shard.stem}.parquet", f"removed/{shard.stem}.parquet"
+
+
+def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str,
+                  options: JobOptions, on_batch=None) -> dict:
+    """Filter one shard and commit its outputs and marker; returns the marker."""
+    kept_rel, removed_rel = output_paths(shard)
+    reader = ShardReader(shard.uri, filt.spec.text_column, filt.spec.batch_rows,
+                         options.max_decompressed_bytes, options.storage_options)
+    sinks: dict[str, ParquetSink] = {}
+    tally = _Tally()
+    try:
+        for batch in reader:
+            fault("batch", shard.rel)
+            result = filt.apply(batch)
+            tally.add(result, reader.position)
+            _write(sinks, "kept", kept_rel, out, result.kept, options)
+            if result.removed is not None and result.removed.num_rows:
+                _write(sinks, "removed", removed_rel, out, result.removed, options)
+            if on_batch:
+                on_batch(batch.num_rows, tally.text_bytes_last)
+    except ShardError as err:
+        for sink in sinks.values():
+            sink.abort()
+        marker = _marker(shard, spec_fingerprint, reader, tally, {}, error=err)
+        out.write_json(marker_path(shard), marker, "marker")
+        return marker
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
+    if "kept" not in sinks and reader.schema is not None:
+        _write(sinks, "kept", kept_rel, out, reader.schema.empty_table(), options, force=True)
+    outputs = {name: sink.commit() for name, sink in sorted(sinks.items())}
+    fault("before_marker", shard.rel)
+    marker = _marker(shard, spec_fingerprint, reader, tally, outputs)
+    out.write_json(marker_path(shard), marker, "marker")
+    return marker
+
+
+def _write(sinks, name, rel, out, table, options, force=False) -> None:
+    if not table.num_rows and not force:
+        return
+    sink = sinks.get(name)
+    if sink is None:
+        sink = sinks[name] = ParquetSink(out.open_staged(rel, name), table.schema,
+                                         options.row_group_bytes)
+    for batch in table.to_batches():
+        sink.write(batch)
+
+
+class _Tally:
+    """Counts over a shard's batches."""
+
+    def __init__(self):
+        self.rows = 0
+        self.kept = 0
+        self.text_bytes = 0
+        self.text_bytes_last = 0
+        self.by_reason: Counter = Counter()
+        self.by_category: Counter = Counter()
+        self.terms: Counter = Counter()
+        self.scores: dict[str, np.ndarray] = {}
+        self.bad_rows: list[dict] = []
+        self.bad_count = 0
+
+    def add(self, result, position: int) -> None:
+        self.rows += result.rows
+        self.kept += result.kept.num_rows
+        self.by_reason.update(result.by_reason)
+        self.by_category.update(result.by_category)
+        self.terms.update(result.terms)
+        for name, hist in result.scores.items():
+            self.scores[name] = self.scores.get(name, 0) + hist
+        self.bad_count += len(result.unreadable)
+        for row, message in result.unreadable[: max(0, MAX_LISTED - len(self.bad_rows))]:
+            self.bad_rows.append({"row": position + row, "count": 1,
+                                  "reason": "invalid_utf8", "message": message})
+        self.text_bytes += result.text_bytes
+        self.text_bytes_last = result.text_bytes
+
+
+def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
+            outputs: dict, error: ShardError | None = None) -> dict:
+    stats = reader.stats
+    unreadable = tally.bad_count + stats.unreadable_rows
+    listed = tally.bad_rows + [
+        {"row": u.row, "count": u.count, "reason": u.reason, "message": u.message}
+        for u in stats.unreadable]
+    removed = sum(tally.by_reason.values())
+    if stats.footer_rows is not None and error is None:
+        rows_in = stats.footer_rows
+    else:
+        rows_in = tally.rows + stats.unreadable_rows if error is None else None
+    if error is not None:
+        status = "unreadable"
+    elif unreadable or stats.truncated:
+        status = "done_with_unreadable"
+    else:
+        status = "done"
+    accounting = None if rows_in is None else rows_in == tally.kept + removed + unreadable
+    return {
+        "shard": shard.rel,
+        "uri": shard.uri,
+        "input": {"size": shard.size, "version": shard.version},
+        "spec_fingerprint": fingerprint,
+        "status": status,
+        "error": None if error is None else {"reason": getattr(error, "reason", "error"),
+                                             "message": str(error)},
+        "format": stats.format,
+        "compression": stats.compression,
+        "rows_in": rows_in,
+        "kept": tally.kept,
+        "removed": removed,
+        "removed_by_reason": dict(sorted(tally.by_reason.items())),
+        "unreadable": unreadable,
+        "unreadable_rows": sorted(listed, key=lambda u: u["row"])[:MAX_LISTED],
+        "truncated": None if stats.truncated is None else {
+            "after_row": stats.truncated.row, "reason": stats.truncated.reason,
+            "message": stats.truncated.message},
+        "accounting_ok": accounting,
+        "text_bytes": tally.text_bytes,
+        "removed_by_category": dict(sorted(tally.by_category.items())),
+        "top_terms": dict(sorted(tally.terms.items(), key=lambda kv: (-kv[1], kv[0]))[:50]),
+        "score_histograms": {k: [int(x) for x in v] for k, v in sorted(tally.scores.items())},
+        "outputs": outputs,
+    }
+
+
+def fault(where: str, rel: str) -> None:
+    """Test-only fault injection (``ENGINE_TESTING=1``, ``ENGINE_FAULT=kind:where:shard``).
+
+    Kinds: ``crash`` (SIGKILL itself), ``hang`` (sleep for an hour), ``slow`` (sleep 0.2 s).
+    ``shard`` matches a substring of the shard's relative name; ``*`` matches all.
+    """
+    if os.environ.get("ENGINE_TESTING") != "1":
+        return
+    for spec in filter(None, os.environ.get("ENGINE_FAULT", "").split(",")):
+        kind, at, target = (spec.split(":") + ["*", "*"])[:3]
+        if at != where or (target != "*" and target not in rel):
+            continue
+        if kind == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif kind == "hang":
+            time.sleep(3600)
+        elif kind == "slow":
+            time.sleep(0.2)

@@ -1,0 +1,164 @@
+"""Run state in the output directory: the manifest, the lock and the shard markers.
+
+``_manifest.json`` is written before any shard is touched: the input list with sizes and
+mtimes (or ETags) and the filter's fingerprint. Re-running the same command finds it and
+resumes, skipping every shard whose marker ``_done/<shard>.json`` exists and matches the
+current input and filter; if the inputs or the filter changed it refuses, listing the
+changes, unless forced. ``_lock`` keeps two runs off one output directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+
+from engine._version import __version__
+from engine.errors import RunStateError
+from engine.shards import Shard
+from engine.writers import Output
+
+MANIFEST = "_manifest.json"
+LOCK = "_lock"
+FORMAT = 1
+
+
+def marker_path(shard: Shard) -> str:
+    return f"_done/{shard.rel}.json"
+
+
+def build_manifest(shards: list[Shard], spec_dict: dict, fingerprint: str) -> dict:
+    return {
+        "format": FORMAT,
+        "engine": __version__,
+        "spec_fingerprint": fingerprint,
+        "spec": spec_dict,
+        "inputs": [s.fingerprint() for s in shards],
+    }
+
+
+def changes(old: dict, new: dict) -> list[str]:
+    """What differs between a stored manifest and this run's (empty: same run)."""
+    found = []
+    if old.get("spec_fingerprint") != new["spec_fingerprint"]:
+        found.append("the filter changed (config, blocklist files or model files)")
+    before = {i["rel"]: i for i in old.get("inputs", [])}
+    after = {i["rel"]: i for i in new["inputs"]}
+    for rel in sorted(after.keys() - before.keys()):
+        found.append(f"new input {rel!r}")
+    for rel in sorted(before.keys() - after.keys()):
+        found.append(f"input {rel!r} is gone")
+    for rel in sorted(after.keys() & before.keys()):
+        a, b = before[rel], after[rel]
+        if (a["size"], a["version"]) != (b["size"], b["version"]):
+            found.append(f"input {rel!r} changed (size {a['size']} -> {b['size']}, "
+                         f"version {a['version']} -> {b['version']})")
+    return found
+
+
+def check_or_write(out: Output, manifest: dict, force: bool) -> bool:
+    """Write the manifest, or check it against the stored one; True when resuming.
+
+    Raises:
+        RunStateError: E061 when the stored manifest differs and ``force`` is not set.
+    """
+    text = out.read_text(MANIFEST)
+    if text is not None:
+        try:
+            old = json.loads(text)
+        except ValueError:
+            old = {}
+        diff = changes(old, manifest)
+        if not diff:
+            return True
+        if not force:
+            listed = "\n  ".join(diff[:20]) + (f"\n  ... {len(diff) - 20} more"
+                                                  if len(diff) > 20 else "")
+            raise RunStateError(
+                f"output {out.root!r} holds a run with different inputs or filter:\n  "
+                f"{listed}\nuse another -o, or --force to redo what changed", code="E061")
+    out.write_json(MANIFEST, manifest, "manifest")
+    return text is not None
+
+
+def marker_valid(marker: dict | None, shard: Shard, fingerprint: str) -> bool:
+    """A marker counts only for the same input bytes and the same filter."""
+    return bool(
+        marker
+        and marker.get("spec_fingerprint") == fingerprint
+        and marker.get("input", {}).get("size") == shard.size
+        and marker.get("input", {}).get("version") == shard.version
+    )
+
+
+def read_marker(out: Output, shard: Shard) -> dict | None:
+    text = out.read_text(marker_path(shard))
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:  # a marker is written atomically; a broken one is redone
+        return None
+
+
+class Lock:
+    """An exclusive lock file; a lock left by a dead process on this host is taken over."""
+
+    def __init__(self, out: Output):
+        self.out = out
+        self.path = out.path(LOCK) if not out.remote else None
+        self.held = False
+
+    def acquire(self) -> Lock:
+        if self.path is None:  # object stores: no atomic create here; documented limit
+            return self
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                held = self._holder()
+                if held is not None:
+                    raise RunStateError(
+                        f"output {self.out.root!r} is in use by pid {held.get('pid')} on "
+                        f"{held.get('host')} (lock {self.path}); wait for that run, or delete "
+                        "the lock if it is gone", code="E062") from None
+                os.unlink(self.path)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                json.dump(owner, fh)
+            self.held = True
+            return self
+        raise RunStateError(f"could not take the lock {self.path}", code="E062")
+
+    def _holder(self) -> dict | None:
+        """The live owner of an existing lock, or None if the lock is stale."""
+        try:
+            with open(self.path) as fh:
+                held = json.load(fh)
+        except (OSError, ValueError):
+            return {"pid": "?", "host": "?"}
+        if held.get("host") != socket.gethostname():
+            return held
+        try:
+            os.kill(int(held["pid"]), 0)
+        except ProcessLookupError:
+            return None
+        except (PermissionError, KeyError, ValueError):
+            return held
+        return held
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.held = False
+
+    def __enter__(self) -> Lock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

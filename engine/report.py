@@ -1,0 +1,139 @@
+"""The run report: ``report.json`` and the human summary, built from the shard markers.
+
+Everything is derived from the markers (plus the runner's list of failed shards and its
+clock), so a resumed run reports on the whole output, not only the shards it redid. The
+accounting check ``rows_in == kept + removed + unreadable`` is re-verified here for every
+shard and its result stated in both forms.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_UNREADABLE = 0, 1, 3
+
+
+def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
+          workers: int, interrupted: int | None = None) -> dict:
+    """The report as JSON-able data.
+
+    Args:
+        shards: every shard of the run.
+        markers: shard rel -> marker, for shards done now or before.
+        failed: shard rel -> error list, for shards out of retries.
+        processed: rels processed by this invocation (throughput counts only these).
+        elapsed: wall seconds of this invocation.
+        workers: worker processes used.
+        interrupted: the signal number that stopped the run, if any.
+    """
+    rows = Counter()
+    by_reason, by_category, terms = Counter(), Counter(), Counter()
+    hists: dict[str, list[int]] = {}
+    mismatches, quarantined, unreadable_rows = [], [], []
+    text_now = input_now = 0
+    out_bytes = Counter()
+    for shard in shards:
+        m = markers.get(shard.rel)
+        if m is None:
+            continue
+        rows["kept"] += m["kept"]
+        rows["removed"] += m["removed"]
+        rows["unreadable"] += m["unreadable"]
+        rows["in"] += m["rows_in"] or 0
+        by_reason.update(m["removed_by_reason"])
+        by_category.update(m["removed_by_category"])
+        terms.update(m["top_terms"])
+        for name, hist in m["score_histograms"].items():
+            hists[name] = [a + b for a, b in zip(hists.get(name, [0] * len(hist)), hist,
+                                                   strict=True)]
+        for name, info in m["outputs"].items():
+            out_bytes[name] += info["bytes"]
+        if m["status"] == "unreadable":
+            quarantined.append({"shard": shard.rel, "error": m["error"]["message"]})
+        elif m["accounting_ok"] is False:
+            mismatches.append(shard.rel)
+        if m["truncated"]:
+            unreadable_rows.append({"shard": shard.rel, **m["truncated"]})
+        unreadable_rows += [{"shard": shard.rel, **u} for u in m["unreadable_rows"][:5]]
+        if shard.rel in processed:
+            text_now += m["text_bytes"]
+            input_now += max(shard.size, 0)
+    done = sum(1 for s in shards if s.rel in markers)
+    pending = len(shards) - done
+    unreadable = bool(quarantined or rows["unreadable"] or any(
+        markers[s.rel]["truncated"] for s in shards if s.rel in markers))
+    if interrupted:
+        status, code = "interrupted", 128 + interrupted
+    elif pending or mismatches:
+        status, code = "incomplete", EXIT_INCOMPLETE
+    elif unreadable:
+        status, code = "finished_with_unreadable", EXIT_UNREADABLE
+    else:
+        status, code = "clean", EXIT_CLEAN
+    mb = 1e6
+    return {
+        "status": status,
+        "exit_code": code,
+        "shards": {"total": len(shards), "done": done, "processed_now": len(processed),
+                   "resumed_skipped": done - len(processed & set(markers)),
+                   "unreadable": len(quarantined), "failed": len(failed), "pending": pending},
+        "rows": {"in": rows["in"], "kept": rows["kept"], "removed": rows["removed"],
+                 "unreadable": rows["unreadable"]},
+        "accounting": {"ok": not mismatches, "checked_shards": done - len(quarantined),
+                       "mismatched_shards": mismatches,
+                       "rule": "rows_in == kept + removed + unreadable, per shard"},
+        "bytes": {"input_processed_now": input_now, "text_processed_now": text_now,
+                  "kept_output": out_bytes["kept"], "removed_output": out_bytes["removed"]},
+        "time_s": round(elapsed, 3),
+        "workers": workers,
+        "throughput": {
+            "text_mb_s": round(text_now / mb / elapsed, 2) if elapsed else None,
+            "text_mb_s_per_worker": round(text_now / mb / elapsed / workers, 2)
+            if elapsed and workers else None,
+            "input_mb_s": round(input_now / mb / elapsed, 2) if elapsed else None,
+        },
+        "removed_by_reason": dict(by_reason.most_common()),
+        "removed_by_category": dict(by_category.most_common()),
+        "top_terms": dict(terms.most_common(25)),
+        "score_histograms": hists,
+        "failed": [{"shard": rel, "attempts": len(errs), "errors": errs}
+                   for rel, errs in sorted(failed.items())],
+        "quarantined": quarantined,
+        "unreadable_sample": unreadable_rows[:50],
+    }
+
+
+def summary(report: dict, where: str) -> str:
+    """A few lines for the terminal."""
+    s, r = report["shards"], report["rows"]
+    acct = report["accounting"]
+    check = "OK" if acct["ok"] else "MISMATCH: " + ", ".join(acct["mismatched_shards"][:5])
+    lines = [
+        f"filter-engine: {report['status']}: {s['total']} shards ({s['processed_now']} "
+        f"processed now, {s['resumed_skipped']} already done, {s['unreadable']} unreadable, "
+        f"{s['failed']} failed, {s['pending']} pending) in {report['time_s']:.1f} s "
+        f"with {report['workers']} worker(s)",
+        f"rows: {r['in']:,} in = {r['kept']:,} kept + {r['removed']:,} removed + "
+        f"{r['unreadable']:,} unreadable  [accounting {check}]",
+    ]
+    t = report["throughput"]
+    if t["text_mb_s"] is not None and report["bytes"]["text_processed_now"]:
+        lines.append(f"text: {report['bytes']['text_processed_now'] / 1e6:,.1f} MB at "
+                     f"{t['text_mb_s']:,.1f} MB/s ({t['text_mb_s_per_worker']:,.1f} MB/s "
+                     "per worker)")
+    if report["removed_by_reason"]:
+        total = max(r["in"], 1)
+        lines.append("removed by reason: " + ", ".join(
+            f"{k} {v:,} ({100 * v / total:.2f}%)" for k, v in report["removed_by_reason"].items()))
+    if report["top_terms"]:
+        lines.append("top terms: " + ", ".join(
+            f"{k} {v:,}" for k, v in list(report["top_terms"].items())[:10]))
+    for q in report["quarantined"][:10]:
+        lines.append(f"unreadable shard {q['shard']}: {q['error']}")
+    for f in report["failed"][:10]:
+        lines.append(f"FAILED shard {f['shard']} after {f['attempts']} attempt(s): "
+                     f"{f['errors'][-1]}")
+    if report["status"] in ("incomplete", "interrupted"):
+        lines.append("run the same command again to resume")
+    lines.append(f"report: {where}")
+    return "\n".join(lines)

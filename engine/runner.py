@@ -1,0 +1,180 @@
+"""``engine.run``: filter a set of shards into an output directory, resumably.
+
+Order of work: expand the inputs and refuse colliding output names; take the output's lock;
+write (or check) the manifest; build each blocklist automaton once and save it where the
+workers memory-map it; skip shards whose marker is valid; run the rest on worker processes;
+write ``report.json`` from all markers. Exit codes: 0 clean, 3 finished with unreadable
+input, 1 incomplete (run again to resume), 2 usage or config error, 130/143 interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine import manifest, report
+from engine.filter import Filter
+from engine.job import JobOptions
+from engine.shards import discover
+from engine.spec import FilterSpec
+from engine.supervisor import Supervisor
+from engine.writers import Output
+
+REPORT = "report.json"
+
+
+@dataclass
+class RunResult:
+    """What ``run`` returns: the report (as written to ``report.json``) and where it is."""
+
+    report: dict
+    report_path: str
+
+    @property
+    def exit_code(self) -> int:
+        return self.report["exit_code"]
+
+    def summary(self) -> str:
+        return report.summary(self.report, self.report_path)
+
+
+class _Interrupted(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def load_spec(spec) -> FilterSpec:
+    if spec is None:
+        return FilterSpec.default()
+    if isinstance(spec, FilterSpec):
+        return spec
+    return FilterSpec.from_toml(spec)
+
+
+def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
+        workers: int | None = None, max_retries: int = 2, shard_timeout: float | None = None,
+        force: bool = False, progress=None, storage_options: dict | None = None,
+        row_group_bytes: int | None = None,
+        max_decompressed_bytes: int = 64 << 30) -> RunResult:
+    """Filter ``inputs`` (paths, globs, URLs) into ``output``; resume if it was started.
+
+    Args:
+        inputs: a path, glob or URL, or a list of them.
+        output: the output directory (local or an fsspec URL).
+        spec: a ``FilterSpec``, a TOML path, or None for the shipped default.
+        workers: worker processes (default: one per core).
+        max_retries: extra attempts for a shard whose worker died, hung or raised.
+        shard_timeout: seconds one attempt of one shard may take.
+        force: redo what changed instead of refusing when inputs or filter differ.
+        progress: ``callable(kind, rel, detail)`` for events (see ``engine.progress``).
+        storage_options: fsspec options for remote inputs and outputs.
+        row_group_bytes: target row-group size of the outputs.
+        max_decompressed_bytes: cap on a compressed JSONL shard's inflated size.
+
+    Returns:
+        RunResult; ``result.exit_code`` follows the CLI's exit codes.
+
+    Raises:
+        UsageError, ConfigError, RunStateError: before any shard is touched.
+    """
+    started = time.monotonic()
+    spec = load_spec(spec)
+    shards = discover(inputs, storage_options)
+    fingerprint = spec.fingerprint()
+    out = Output(str(output), storage_options)
+    options = JobOptions(storage_options=dict(storage_options or {}),
+                         max_decompressed_bytes=max_decompressed_bytes,
+                         **({"row_group_bytes": row_group_bytes} if row_group_bytes else {}))
+    workers = workers or default_workers()
+    with manifest.Lock(out):
+        manifest.check_or_write(out, manifest.build_manifest(shards, spec.to_dict(),
+                                                              fingerprint), force)
+        if not out.remote:
+            shutil.rmtree(out.path("_tmp"), ignore_errors=True)  # we hold the lock
+        markers = {}
+        pending = []
+        for shard in shards:
+            marker = manifest.read_marker(out, shard)
+            if manifest.marker_valid(marker, shard, fingerprint):
+                markers[shard.rel] = marker
+            else:
+                pending.append(shard)
+        interrupted = None
+        outcome = None
+        workdir = tempfile.mkdtemp(prefix="filter-engine-")
+        previous = _catch_signals()
+        try:
+            if pending:
+                saved = _save_matchers(spec, workdir)
+                supervisor = Supervisor(
+                    min(workers, len(pending)), (spec, saved, out.root, fingerprint, options),
+                    max_retries=max_retries, shard_timeout=shard_timeout, on_event=progress)
+                outcome = supervisor.run(pending)
+        except _Interrupted as stop:
+            interrupted = stop.signum
+        finally:
+            _restore_signals(previous)
+            shutil.rmtree(workdir, ignore_errors=True)
+            if progress is not None and hasattr(progress, "close"):
+                progress.close()
+        processed = set()
+        failed = {}
+        if outcome is not None:
+            markers.update(outcome.markers)
+            processed = set(outcome.markers)
+            failed = outcome.failed
+        elif interrupted:
+            for shard in pending:  # markers committed before the signal still count
+                marker = manifest.read_marker(out, shard)
+                if manifest.marker_valid(marker, shard, fingerprint):
+                    markers[shard.rel] = marker
+                    processed.add(shard.rel)
+        data = report.build(shards, markers, failed, processed, time.monotonic() - started,
+                            min(workers, max(len(pending), 1)), interrupted)
+        out.write_json(REPORT, data, "report")
+        if not out.remote:
+            with contextlib.suppress(OSError):
+                os.rmdir(out.path("_tmp"))  # only when empty: nothing half-written remains
+    return RunResult(data, out.path(REPORT))
+
+
+def _save_matchers(spec: FilterSpec, workdir: str) -> dict[str, str]:
+    """Build each automaton once and save it; workers memory-map the saved file."""
+    filt = Filter(spec)
+    saved = {}
+    for stage in filt.blocklists:
+        path = os.path.join(workdir, f"{stage.spec.name}.matcher")
+        stage.matcher.save(path)
+        saved[stage.spec.name] = path
+    return saved
+
+
+def _catch_signals():
+    """Turn SIGINT/SIGTERM into an exception the run loop handles (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, _frame):
+        raise _Interrupted(signum)
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signals(previous) -> None:
+    for sig, old in (previous or {}).items():
+        signal.signal(sig, old)
