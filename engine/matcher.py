@@ -28,7 +28,7 @@ from engine.arrow_buffers import TextChunk, string_chunks
 from engine.errors import MatcherStateError, PatternError, TextError, UsageError
 from engine.patterns import PatternLimits, PatternSet
 from engine.text_transform import transform_with_map
-from engine.unicode_tables import alnum_bitmap, lower_tables
+from engine.unicode_tables import alnum_bitmap, lower_tables, sigma_context_bitmaps
 
 ROW_OK, ROW_NULL, ROW_INVALID_UTF8 = 0, 1, 2
 _KERNEL = _matcher.ROW_STATUS
@@ -202,7 +202,7 @@ class Matcher:
             "cat_start", "cat_ids")}
         self._kernel = _matcher.Automaton(
             kernel_arrays, header["first_output"], header["n_classes"],
-            len(self.categories), alnum_bitmap(), lower_tables())
+            len(self.categories), alnum_bitmap(), (*lower_tables(), *sigma_context_bitmaps()))
 
     def save(self, path: str | Path) -> Path:
         """Write the frozen automaton to ``path`` (versioned binary, memory-mappable)."""

@@ -1,8 +1,8 @@
 """Unicode tables for the matcher kernel, derived from the running Python.
 
 The matcher promises Python's own semantics (``str.lower`` and ``str.isalnum``), so the
-tables are computed from this interpreter's Unicode database rather than shipped. Both are
-built once per process, a 256-code-point page at a time, in about 50 ms.
+tables are computed from this interpreter's Unicode database rather than shipped. They are
+built once per process, when the first non-ASCII text needs them.
 """
 
 from __future__ import annotations
@@ -64,12 +64,43 @@ def lower_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 entries[i] = CONTEXT_DEPENDENT
             elif lowered != ch:
                 encoded = lowered.encode()
-                if len(encoded) > 7 or len(encoded) > 2 * len(ch.encode()):
-                    entries[i] = CONTEXT_DEPENDENT  # the exact Python path handles it
-                    continue
+                # The kernel's scratch buffer relies on this bound.
+                assert len(encoded) <= min(7, 2 * len(ch.encode())), hex(ord(ch))
                 entries[i] = (len(pool) << 3) | len(encoded)
                 pool += encoded
         page_index[first >> 8] = len(pages)
         pages.append(entries)
     table = np.concatenate(pages) if pages else np.zeros(256, np.uint32)
     return page_index, table, np.frombuffer(bytes(pool), dtype=np.uint8)
+
+
+@functools.cache
+def sigma_context_bitmaps() -> tuple[np.ndarray, np.ndarray]:
+    """``(cased, case_ignorable)`` bitmaps, as ``str.lower`` uses them for final sigma.
+
+    Python lowers capital sigma to final sigma after a cased letter (skipping
+    case-ignorable characters) unless a cased letter follows. The properties are read
+    off ``str.lower`` itself, for every code point at once: in ``"AxΣ"`` the sigma is
+    final iff ``x`` is case-ignorable or cased; in ``"1xΣ"`` iff ``x`` is cased and
+    not case-ignorable. (Cased-ness of an ignorable character never matters.)
+    """
+    cps = np.arange(MAX_CODE_POINT, dtype=np.uint32)
+    cps[(cps >= 0xD800) & (cps < 0xE000)] = 0x20  # surrogates cannot be encoded
+    cps[0] = 0x20
+
+    def sigma_is_final(first: str) -> np.ndarray:
+        probe = np.empty((MAX_CODE_POINT, 4), dtype=np.uint32)
+        probe[:, 0] = ord(first)
+        probe[:, 1] = cps
+        probe[:, 2] = 0x3A3
+        probe[:, 3] = 0
+        lowered = probe.tobytes().decode("utf-32-le").lower().encode("utf-32-le")
+        out = np.frombuffer(lowered, dtype=np.uint32)
+        return out[np.flatnonzero(out == 0) - 1] == 0x3C2
+
+    after_cased = sigma_is_final("A")
+    after_digit = sigma_is_final("1")
+    ignorable = after_cased & ~after_digit
+    cased = after_digit
+    ignorable[0] = cased[0] = False
+    return (np.packbits(cased, bitorder="little"), np.packbits(ignorable, bitorder="little"))

@@ -293,6 +293,14 @@ ctypedef struct Auto:
     int flags
 
 
+ctypedef struct Lower:
+    const uint32_t* page_index
+    const uint32_t* entries
+    const uint8_t* pool
+    const uint8_t* cased_bits
+    const uint8_t* ignorable_bits
+
+
 ctypedef struct Sink:
     int32_t* total
     int32_t* distinct
@@ -413,59 +421,72 @@ cdef void _scan_one(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
             _on_match(A, S, stamp, p, n, i + 1, s, row, span_row, map_start, map_end)
 
 
+ctypedef struct Desc:
+    # One row to scan: its (original or lower-cased) bytes and, for lower-cased rows
+    # when spans are wanted, the original byte range of every byte.
+    const uint8_t* p
+    int64_t n
+    int64_t row
+    const int32_t* map_start
+    const int32_t* map_end
+
+
 ctypedef struct Stream:
-    const uint8_t* base
+    const Desc* desc
+    const Desc* stop
     const uint8_t* cur
     const uint8_t* end
-    int64_t idx
-    int64_t stop
-    int64_t row
     uint32_t state
 
 
-cdef inline bint _next_row(Stream* st, const int64_t* rows, const int64_t* offs,
-                           const uint8_t* data) noexcept nogil:
+cdef inline bint _next_desc(Stream* st) noexcept nogil:
     """Advance a stream to its next non-empty row; False when it has none left."""
-    cdef int64_t r
-    while st.idx < st.stop:
-        r = rows[st.idx]
-        st.idx += 1
-        if offs[r + 1] > offs[r]:
-            st.row = r
-            st.base = data + offs[r]
-            st.cur = st.base
-            st.end = data + offs[r + 1]
+    while st.desc + 1 < st.stop:
+        st.desc += 1
+        if st.desc.n:
+            st.cur = st.desc.p
+            st.end = st.desc.p + st.desc.n
             st.state = 0
             return True
+    st.desc = st.stop
     return False
 
 
-cdef void _scan_interleaved(const Auto* A, Sink* S, int32_t** stamps, const int64_t* offs,
-                            const uint8_t* data, const int64_t* rows, int64_t nrows,
-                            int64_t row_base) noexcept nogil:
-    """Scan rows in four streams whose table loads overlap."""
-    cdef Stream st[N_STREAMS]
-    cdef int64_t total_bytes = 0, acc = 0, i, m, t
-    cdef int k
-    for i in range(nrows):
-        total_bytes += offs[rows[i] + 1] - offs[rows[i]]
-    k = 0
-    st[0].idx = 0
-    for i in range(nrows):
-        if k < N_STREAMS - 1 and acc * N_STREAMS >= total_bytes * (k + 1):
-            st[k].stop = i
-            k += 1
-            st[k].idx = i
-        acc += offs[rows[i] + 1] - offs[rows[i]]
-    while k < N_STREAMS - 1:
-        st[k].stop = nrows
-        k += 1
-        st[k].idx = nrows
-    st[N_STREAMS - 1].stop = nrows
+cdef inline void _emit(const Auto* A, Sink* S, int32_t* stamp, const Desc* d,
+                       const uint8_t* at, uint32_t state, int64_t row_base) noexcept nogil:
+    _on_match(A, S, stamp, d.p, d.n, at - d.p, state, d.row, d.row + row_base,
+              d.map_start, d.map_end)
 
+
+cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* descs,
+                      int64_t nd, int64_t row_base) noexcept nogil:
+    """Scan rows in four streams whose table loads overlap.
+
+    The rows are cut into four runs of about equal bytes; the loop advances every
+    stream by the bytes left in the shortest current row, then refills that stream.
+    """
+    cdef Stream st[N_STREAMS]
     cdef bint live[N_STREAMS]
+    cdef int64_t total_bytes = 0, acc = 0, i, m, t, first = 0
+    cdef int k = 0
+    for i in range(nd):
+        total_bytes += descs[i].n
+    for i in range(nd + 1):
+        if i == nd or (k < N_STREAMS - 1 and acc * N_STREAMS >= total_bytes * (k + 1)):
+            st[k].desc = descs + first - 1
+            st[k].stop = descs + i
+            first = i
+            k += 1
+            if k == N_STREAMS:
+                break
+        if i < nd:
+            acc += descs[i].n
+    while k < N_STREAMS:
+        st[k].desc = descs + nd - 1
+        st[k].stop = descs + nd
+        k += 1
     for k in range(N_STREAMS):
-        live[k] = _next_row(&st[k], rows, offs, data)
+        live[k] = _next_desc(&st[k])
 
     cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
@@ -495,21 +516,13 @@ cdef void _scan_interleaved(const Auto* A, Sink* S, int32_t** stamps, const int6
             s3 = T[s3 + cls[p3[t]]]
             if ((s0 >= M) | (s1 >= M) | (s2 >= M) | (s3 >= M)):
                 if s0 >= M:
-                    _on_match(A, S, stamps[0], st[0].base, st[0].end - st[0].base,
-                              p0 + t + 1 - st[0].base, s0, st[0].row, st[0].row + row_base,
-                              NULL, NULL)
+                    _emit(A, S, stamps[0], st[0].desc, p0 + t + 1, s0, row_base)
                 if s1 >= M:
-                    _on_match(A, S, stamps[1], st[1].base, st[1].end - st[1].base,
-                              p1 + t + 1 - st[1].base, s1, st[1].row, st[1].row + row_base,
-                              NULL, NULL)
+                    _emit(A, S, stamps[1], st[1].desc, p1 + t + 1, s1, row_base)
                 if s2 >= M:
-                    _on_match(A, S, stamps[2], st[2].base, st[2].end - st[2].base,
-                              p2 + t + 1 - st[2].base, s2, st[2].row, st[2].row + row_base,
-                              NULL, NULL)
+                    _emit(A, S, stamps[2], st[2].desc, p2 + t + 1, s2, row_base)
                 if s3 >= M:
-                    _on_match(A, S, stamps[3], st[3].base, st[3].end - st[3].base,
-                              p3 + t + 1 - st[3].base, s3, st[3].row, st[3].row + row_base,
-                              NULL, NULL)
+                    _emit(A, S, stamps[3], st[3].desc, p3 + t + 1, s3, row_base)
         st[0].state = s0
         st[1].state = s1
         st[2].state = s2
@@ -517,38 +530,73 @@ cdef void _scan_interleaved(const Auto* A, Sink* S, int32_t** stamps, const int6
         for k in range(N_STREAMS):
             st[k].cur += m
             if st[k].cur == st[k].end:
-                live[k] = _next_row(&st[k], rows, offs, data)
+                live[k] = _next_desc(&st[k])
 
     # Fewer than four streams left: finish each one on its own.
     cdef uint32_t s
     cdef const uint8_t* p
-    cdef int64_t n
     for k in range(N_STREAMS):
         while live[k]:
             s = st[k].state
-            p = st[k].base
-            n = st[k].end - st[k].base
-            for i in range(st[k].cur - st[k].base, n):
-                s = T[s + cls[p[i]]]
+            p = st[k].cur
+            m = st[k].end - p
+            for t in range(m):
+                s = T[s + cls[p[t]]]
                 if s >= M:
-                    _on_match(A, S, stamps[k], p, n, i + 1, s, st[k].row,
-                              st[k].row + row_base, NULL, NULL)
-            st[k].cur = st[k].end
-            live[k] = _next_row(&st[k], rows, offs, data)
+                    _emit(A, S, stamps[k], st[k].desc, p + t + 1, s, row_base)
+            live[k] = _next_desc(&st[k])
 
 
-cdef int64_t _lower_into(const uint32_t* page_index, const uint32_t* entries,
-                         const uint8_t* pool, const uint8_t* p, int64_t n, uint8_t* out,
+cdef inline bint _bit(const uint8_t* bits, uint32_t cp) noexcept nogil:
+    return (bits[cp >> 3] >> (cp & 7)) & 1
+
+
+cdef bint _sigma_is_final(Lower lower, const uint8_t* p, int64_t n, int64_t i) noexcept nogil:
+    """CPython's rule for the capital sigma at byte ``i``: final iff a cased letter
+    precedes it and none follows, skipping case-ignorable characters both ways."""
+    cdef int64_t j = i, k
+    cdef uint32_t cp
+    cdef bint final = False
+    while j > 0:
+        k = j - 1
+        while k > 0 and (p[k] & 0xC0) == 0x80:
+            k -= 1
+        cp = p[k] if p[k] < 0x80 else _decode(p + k)
+        j = k
+        if not _bit(lower.ignorable_bits, cp):
+            final = _bit(lower.cased_bits, cp)
+            break
+    if not final:
+        return False
+    j = i + 2
+    while j < n:
+        cp = p[j] if p[j] < 0x80 else _decode(p + j)
+        if not _bit(lower.ignorable_bits, cp):
+            return not _bit(lower.cased_bits, cp)
+        j += 1 if p[j] < 0x80 else (2 if p[j] < 0xE0 else (3 if p[j] < 0xF0 else 4))
+    return True
+
+
+cdef int64_t _lower_into(Lower lower, const uint8_t* p, int64_t n, uint8_t* out,
                          int32_t* map_start, int32_t* map_end) noexcept nogil:
     """Python's str.lower of one valid UTF-8 row, char by char, into ``out``.
 
-    Returns the output length, or -1 where the lowering depends on context (capital
-    sigma), which the caller hands to the exact Python path.
+    Capital sigma follows Python's Final_Sigma rule (see ``_sigma_is_final``).
+    Returns the output length.
     """
     cdef int64_t i = 0, o = 0, w, j, len_out
     cdef uint8_t b
     cdef uint32_t cp, page, e
+    cdef uint64_t word
     while i < n:
+        if map_start == NULL and i + 8 <= n:
+            # ASCII runs are copied a word at a time; the byte classes fold their case.
+            memcpy(&word, p + i, 8)
+            if not (word & 0x8080808080808080ULL):
+                memcpy(out + o, &word, 8)
+                i += 8
+                o += 8
+                continue
         b = p[i]
         if b < 0x80:
             out[o] = b + 32 if 65 <= b <= 90 else b
@@ -560,16 +608,19 @@ cdef int64_t _lower_into(const uint32_t* page_index, const uint32_t* entries,
             continue
         w = 2 if b < 0xE0 else (3 if b < 0xF0 else 4)
         cp = _decode(p + i)
-        page = page_index[cp >> 8]
-        e = entries[(page << 8) | (cp & 0xFF)] if page != NO_PAGE else 0
+        page = lower.page_index[cp >> 8]
+        e = lower.entries[(page << 8) | (cp & 0xFF)] if page != NO_PAGE else 0
         if e == LOWER_CONTEXT:
-            return -1
-        if e == 0:
+            # U+03A3 lowers to U+03C2 (final sigma, CF 82) or U+03C3 (CF 83).
+            out[o] = 0xCF
+            out[o + 1] = 0x82 if _sigma_is_final(lower, p, n, i) else 0x83
+            len_out = 2
+        elif e == 0:
             memcpy(out + o, p + i, w)
             len_out = w
         else:
             len_out = e & 7
-            memcpy(out + o, pool + (e >> 3), len_out)
+            memcpy(out + o, lower.pool + (e >> 3), len_out)
         if map_start != NULL:
             for j in range(len_out):
                 map_start[o + j] = <int32_t> i
@@ -579,6 +630,73 @@ cdef int64_t _lower_into(const uint32_t* page_index, const uint32_t* entries,
     return o
 
 
+cdef enum:
+    BLOCK_BYTES = 1 << 22
+
+
+cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* offs,
+                       const uint8_t* data, uint8_t* status, int64_t n, Desc* descs,
+                       Lower lower, int64_t row_base) noexcept nogil:
+    """Describe, lower-case where needed, and scan the rows block by block."""
+    cdef bint transform = A.flags & F_TRANSFORM
+    cdef bint want_maps = A.flags & F_SPANS
+    cdef uint8_t* scratch = NULL
+    cdef int32_t* maps = NULL
+    cdef int64_t cap = 0, need, used, r = 0, e, nd, block, out_len, length
+    cdef void* grown
+    while r < n:
+        block = 0
+        need = 0
+        e = r
+        while e < n and block < BLOCK_BYTES:
+            length = offs[e + 1] - offs[e]
+            block += length
+            if transform and status[e] == ROW_UNICODE:
+                need += 2 * length
+            e += 1
+        if need + 8 > cap:
+            cap = need + 8
+            grown = realloc(scratch, cap)
+            if grown == NULL:
+                free(scratch)
+                free(maps)
+                return False
+            scratch = <uint8_t*> grown
+            if want_maps:
+                grown = realloc(maps, 2 * cap * sizeof(int32_t))
+                if grown == NULL:
+                    free(scratch)
+                    free(maps)
+                    return False
+                maps = <int32_t*> grown
+        nd = 0
+        used = 0
+        while r < e:
+            if status[r] == ROW_ASCII or (status[r] == ROW_UNICODE and not transform):
+                descs[nd].p = data + offs[r]
+                descs[nd].n = offs[r + 1] - offs[r]
+                descs[nd].row = r
+                descs[nd].map_start = NULL
+                descs[nd].map_end = NULL
+                nd += 1
+            elif status[r] == ROW_UNICODE:
+                out_len = _lower_into(lower, data + offs[r], offs[r + 1] - offs[r],
+                                      scratch + used, maps + used if want_maps else NULL,
+                                      maps + cap + used if want_maps else NULL)
+                descs[nd].p = scratch + used
+                descs[nd].n = out_len
+                descs[nd].row = r
+                descs[nd].map_start = maps + used if want_maps else NULL
+                descs[nd].map_end = maps + cap + used if want_maps else NULL
+                nd += 1
+                used += out_len
+            r += 1
+        _scan_descs(A, S, stamps, descs, nd, row_base)
+    free(scratch)
+    free(maps)
+    return True
+
+
 cdef class Automaton:
     """A frozen automaton over NumPy (possibly memory-mapped) arrays."""
 
@@ -586,6 +704,7 @@ cdef class Automaton:
     cdef readonly object arrays
     cdef readonly int64_t n_patterns
     cdef object _lower_tables
+    cdef Lower lower
 
     def __init__(self, arrays, int64_t first_output, uint32_t n_classes, int32_t n_categories,
                  alnum_bits, lower_tables):
@@ -596,7 +715,17 @@ cdef class Automaton:
         self.arrays["alnum_bits"] = alnum_bits
         self.arrays["ascii_alnum"] = np.array(
             [chr(c).isalnum() for c in range(128)], np.uint8)
-        self._lower_tables = lower_tables
+        self._lower_tables = tuple(lower_tables)
+        cdef const uint32_t[::1] page_index = self._lower_tables[0]
+        cdef const uint32_t[::1] entries = self._lower_tables[1]
+        cdef const uint8_t[::1] pool = self._lower_tables[2]
+        self.lower.page_index = &page_index[0]
+        self.lower.entries = &entries[0]
+        self.lower.pool = &pool[0]
+        cdef const uint8_t[::1] cased = self._lower_tables[3]
+        cdef const uint8_t[::1] ignorable = self._lower_tables[4]
+        self.lower.cased_bits = &cased[0]
+        self.lower.ignorable_bits = &ignorable[0]
         self.n_patterns = len(arrays["pat_len"])
         cdef const uint32_t[::1] table = self.arrays["table"]
         cdef const uint8_t[::1] classes = self.arrays["classes"]
@@ -630,8 +759,10 @@ cdef class Automaton:
                    double[::1] wsum):
         """Scan every row whose status is ascii or unicode; return spans (or None).
 
-        Unicode rows are lower-cased first when ``F_TRANSFORM`` is set; a row whose
-        lowering needs context is marked ``ROW_SLOW`` for the caller's exact path.
+        Rows are taken in blocks of about ``BLOCK_BYTES``. With ``F_TRANSFORM``, the
+        block's unicode rows are lower-cased into a scratch buffer first; then all rows
+        of the block, original or lower-cased, go through one interleaved scan. Rows
+        marked ``ROW_SLOW`` (NFKC) are left to the caller's exact path.
         """
         cdef Auto A = self.a
         A.flags = flags
@@ -643,64 +774,26 @@ cdef class Automaton:
             S.distinct = &distinct[0] if n else NULL
             S.by_cat = &by_cat[0, 0] if n and A.ncat else NULL
             S.wsum = &wsum[0] if n else NULL
-        cdef int32_t* stamps[N_STREAMS + 1]
+        cdef int32_t* stamps[N_STREAMS]
         cdef int k
-        for k in range(N_STREAMS + 1):
+        for k in range(N_STREAMS):
             stamps[k] = NULL
-            if flags & F_DETAIL:
+        cdef Desc* descs = <Desc*> malloc(max(n, 1) * sizeof(Desc))
+        cdef bint ok = descs != NULL
+        if ok and flags & F_DETAIL:
+            for k in range(N_STREAMS):
                 stamps[k] = <int32_t*> calloc(max(self.n_patterns, 1), sizeof(int32_t))
-                if stamps[k] == NULL:
-                    for k in range(N_STREAMS + 1):
-                        free(stamps[k])
-                    raise MemoryError("scan: cannot allocate per-row pattern stamps")
-        cdef const uint8_t* d = &data[0] if data.shape[0] else NULL
-        cdef const int64_t* offs = &offsets[0]
-        direct_a = np.empty(n, np.int64)
-        cdef int64_t[::1] direct = direct_a
-        cdef int64_t n_direct = 0, r, a, b, max_len = 0, out_len
-        cdef bint transform = flags & F_TRANSFORM
-        cdef const uint32_t[::1] page_index = self._lower_tables[0]
-        cdef const uint32_t[::1] entries = self._lower_tables[1]
-        cdef const uint8_t[::1] pool = self._lower_tables[2]
-        cdef uint8_t* scratch = NULL
-        cdef int32_t* map_start = NULL
-        cdef int32_t* map_end = NULL
-        cdef bint want_maps = flags & F_SPANS
-        with nogil:
-            for r in range(n):
-                if status[r] == ROW_ASCII or (status[r] == ROW_UNICODE and not transform):
-                    direct[n_direct] = r
-                    n_direct += 1
-                elif status[r] == ROW_UNICODE and offs[r + 1] - offs[r] > max_len:
-                    max_len = offs[r + 1] - offs[r]
-            if n_direct:
-                _scan_interleaved(&A, &S, stamps, offs, d, &direct[0], n_direct,
-                                  span_row_base)
-            if transform and max_len:
-                scratch = <uint8_t*> malloc(2 * max_len + 8)
-                if want_maps:
-                    map_start = <int32_t*> malloc((2 * max_len + 8) * sizeof(int32_t))
-                    map_end = <int32_t*> malloc((2 * max_len + 8) * sizeof(int32_t))
-                if scratch == NULL or (want_maps and (map_start == NULL or map_end == NULL)):
-                    S.failed = 1
-                else:
-                    for r in range(n):
-                        if status[r] != ROW_UNICODE:
-                            continue
-                        a = offs[r]
-                        b = offs[r + 1]
-                        out_len = _lower_into(&page_index[0], &entries[0], &pool[0], d + a,
-                                              b - a, scratch, map_start, map_end)
-                        if out_len < 0:
-                            status[r] = ROW_SLOW
-                            continue
-                        _scan_one(&A, &S, stamps[N_STREAMS], scratch, out_len, r,
-                                  r + span_row_base, map_start, map_end)
-                free(scratch)
-                free(map_start)
-                free(map_end)
-        for k in range(N_STREAMS + 1):
+                ok = ok and stamps[k] != NULL
+        if ok:
+            with nogil:
+                ok = _scan_blocks(&A, &S, stamps, &offsets[0],
+                                  &data[0] if data.shape[0] else NULL, &status[0] if n else NULL,
+                                  n, descs, self.lower, span_row_base)
+        free(descs)
+        for k in range(N_STREAMS):
             free(stamps[k])
+        if not ok:
+            S.failed = 1
         return self._take_spans(&S, flags)
 
     def scan_fed(self, const uint8_t[::1] fed, const int32_t[::1] map_start,

@@ -51,8 +51,9 @@ def counts(patterns, texts, ignore_case=True, whole_words=True, nfkc=False) -> l
 def byte_spans(patterns, texts, whole_words=True) -> list[tuple[int, int, int, int]]:
     """``(row, start_byte, end_byte, pattern_id)`` in the original UTF-8, ignore_case.
 
-    Valid for texts without capital sigma (whose lowering depends on context): each
-    original character is lowered on its own and the positions are carried along.
+    Each original character owns the characters its own lowering produces (capital
+    sigma always lowers to one character, final or not, so the context does not move
+    positions).
     """
     keys = unique_patterns(patterns, True, False)
     spans = []

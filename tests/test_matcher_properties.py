@@ -13,7 +13,8 @@ from tests import oracle
 # sigma's lowering depends on context), dotted I (lowers to two code points), the Kelvin
 # sign (lowers to ASCII k), full-width and ligature forms (NFKC), CJK, combining marks,
 # digits, separators and punctuation that is not alphanumeric.
-ALPHABET = list("abcAB hH-_.,é É ßẞΣσςİıKﬁＡａ中文١2\u0301\u00a0\n") + ["\u2014", "\U0001d400"]
+ALPHABET = list("abcAB hH-_.,'é É ßẞΣσςİıKﬁＡａ中文١2\u0301\u02b0\u00a0\n") + [
+    "\u2014", "\U0001d400"]
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -45,7 +46,6 @@ def test_counts_match_oracle(data, ignore_case, whole_words, normalize):
 @given(corpus(), st.booleans())
 def test_spans_match_oracle(data, whole_words):
     patterns, texts = data
-    texts = [None if t is None else t.replace("Σ", "σ") for t in texts]
     m = Matcher(patterns, ignore_case=True, whole_words=whole_words)
     got = m.spans(texts)
     spans = sorted(zip(got.row.tolist(), got.start.tolist(), got.end.tolist(),
