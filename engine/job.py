@@ -172,8 +172,10 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
 def fault(where: str, rel: str) -> None:
     """Test-only fault injection (``ENGINE_TESTING=1``, ``ENGINE_FAULT=kind:where:shard``).
 
-    Kinds: ``crash`` (SIGKILL itself), ``hang`` (sleep for an hour), ``slow`` (sleep 0.2 s).
-    ``shard`` matches a substring of the shard's relative name; ``*`` matches all.
+    Kinds: ``crash`` (SIGKILL itself), ``crash_once`` (SIGKILL on the first attempt only;
+    needs ``ENGINE_FAULT_STATE``, a directory remembering attempts), ``hang`` (sleep for an
+    hour), ``slow`` (sleep 0.2 s). ``shard`` matches a substring of the shard's relative
+    name; ``*`` matches all.
     """
     if os.environ.get("ENGINE_TESTING") != "1":
         return
@@ -181,6 +183,12 @@ def fault(where: str, rel: str) -> None:
         kind, at, target = (spec.split(":") + ["*", "*"])[:3]
         if at != where or (target != "*" and target not in rel):
             continue
+        if kind == "crash_once":
+            flag = os.path.join(os.environ["ENGINE_FAULT_STATE"], rel.replace("/", "__"))
+            if os.path.exists(flag):
+                continue
+            open(flag, "w").close()
+            kind = "crash"
         if kind == "crash":
             os.kill(os.getpid(), signal.SIGKILL)
         elif kind == "hang":

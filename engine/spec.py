@@ -312,4 +312,5 @@ def _labels(model_dir: str) -> tuple[str, ...]:
     except (OSError, ValueError):
         return ()
     labels = [str(x) for x in labels]
-    return tuple(x for x in labels if x.isidentifier()) if len(labels) > 2 else ()
+    usable = len(labels) > 2 and all(x.isidentifier() for x in labels)
+    return tuple(labels) if usable else ()

@@ -110,15 +110,17 @@ class ClassifierStage:
             selected &= self.run_if.evaluate(columns, n)
         index = np.flatnonzero(selected)
         labels = self.spec.labels
-        width = max(len(labels), 1)
-        scores = np.full((n, width), np.nan, np.float32)
-        if len(index):
-            got = np.asarray(self.model.score(text.take(pa.array(index))), np.float32)
-            scores[index] = got.reshape(len(index), -1)[:, -width:]
         name = self.spec.name
-        out = {f"{name}.score": np.fmax.reduce(scores, axis=1) if len(labels) else scores[:, 0]}
+        score = np.full(n, np.nan, np.float32)
+        per_label = np.full((n, len(labels)), np.nan, np.float32)
+        if len(index):
+            subset = text.take(pa.array(index))
+            score[index] = self.model.score(subset)
+            if labels:
+                per_label[index] = self.model.score(subset, all_labels=True)
+        out = {f"{name}.score": score}
         for j, label in enumerate(labels):
-            out[f"{name}.{label}"] = scores[:, j]
+            out[f"{name}.{label}"] = per_label[:, j]
         return out
 
 

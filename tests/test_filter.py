@@ -1,0 +1,85 @@
+"""engine.Filter on one batch/table: drop and annotate modes, reasons, unreadable rows."""
+
+import pyarrow as pa
+import pytest
+
+from engine.errors import SchemaError
+from engine.filter import Filter
+from engine.spec import FilterSpec
+from tests.runkit import write_lists
+
+TEXTS = ["anthrax and sarin", None, "exploit payload ransomware", "nothing here", "sarin only",
+         ""]
+
+
+@pytest.fixture
+def spec(tmp_path):
+    return FilterSpec.from_toml(write_lists(tmp_path))
+
+
+def batch(extra_bad: bool = False):
+    values = [t.encode() if t is not None else None for t in TEXTS]
+    if extra_bad:
+        values.append(b"broken \xff utf8")
+    text = pa.array(values, pa.binary()).view(pa.string())
+    return pa.record_batch([pa.array(range(len(values))), text], names=["id", "text"])
+
+
+def test_filter_drop_mode_splits_rows_with_reasons(spec):
+    result = Filter(spec).apply(batch())
+    assert result.kept.column_names == ["id", "text"]
+    assert result.kept["id"].to_pylist() == [3, 4, 5]
+    removed = result.removed.to_pydict()
+    assert removed["id"] == [0, 1, 2]
+    assert removed["fe_reason"] == ["cbrn", "null_text", "cyber"]
+    # distinct terms per row, in blocklist (pattern id) order
+    assert removed["fe_bl_terms"] == [["anthrax", "sarin"], [], ["exploit", "ransomware",
+                                                                  "payload"]]
+    assert removed["fe_bl_cbrn"] == [2, 0, 0]
+    assert result.by_reason == {"cbrn": 1, "null_text": 1, "cyber": 1}
+    assert result.rows == result.kept.num_rows + result.removed_rows + len(result.unreadable)
+
+
+def test_filter_invalid_utf8_row_is_unreadable_not_kept_or_removed(spec):
+    result = Filter(spec).apply(batch(extra_bad=True))
+    assert result.unreadable == [(6, "invalid UTF-8 at byte 7")]
+    assert 6 not in result.kept["id"].to_pylist() + result.removed["id"].to_pylist()
+    assert result.rows == 7 == result.kept.num_rows + result.removed_rows + 1
+
+
+def test_filter_annotate_mode_keeps_every_readable_row(spec):
+    result = Filter(spec.with_options(mode="annotate")).apply(batch(extra_bad=True))
+    assert result.removed is None
+    table = result.kept.to_pydict()
+    assert table["id"] == [0, 1, 2, 3, 4, 5]
+    assert table["fe_keep"] == [False, False, False, True, True, True]
+    assert table["fe_reason"] == ["cbrn", "null_text", "cyber", None, None, None]
+    assert table["fe_bl_count"] == [2, 0, 3, 0, 1, 0]
+
+
+def test_filter_table_and_batch_give_the_same_decisions(spec):
+    b = batch()
+    table = pa.Table.from_batches([b.slice(0, 2), b.slice(2)])
+    f = Filter(spec)
+    assert f.apply(table).removed.equals(f.apply(b).removed)
+    assert f.apply(table).kept.equals(f.apply(b).kept)
+
+
+def test_filter_large_string_and_dictionary_text(spec):
+    b = batch()
+    for kind in (pa.large_string(), pa.dictionary(pa.int32(), pa.string())):
+        other = b.set_column(1, "text", b.column(1).cast(kind))
+        assert Filter(spec).apply(other).by_reason == {"cbrn": 1, "null_text": 1, "cyber": 1}
+
+
+def test_filter_missing_or_wrong_text_column_is_a_schema_error(spec):
+    with pytest.raises(SchemaError, match="E021"):
+        Filter(spec).apply(pa.record_batch({"body": ["x"]}))
+    with pytest.raises(SchemaError, match="int64"):
+        Filter(spec).apply(pa.record_batch({"text": [1, 2]}))
+
+
+def test_filter_empty_batch(spec):
+    empty = batch().slice(0, 0)
+    result = Filter(spec).apply(empty)
+    assert result.rows == 0 and result.kept.num_rows == 0 and result.removed.num_rows == 0
