@@ -30,6 +30,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--licence", default="unknown (set --licence to the data's licence)")
     parser.add_argument("--data-source", default="", help="where the data came from (card)")
+    parser.add_argument("--rebuild", default="", help="how to rebuild this model from "
+                        "scratch, e.g. a script path (recorded in the card)")
     defaults = TrainConfig()
     for field, value in vars(defaults).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
@@ -67,6 +69,7 @@ def main(args) -> int:
                 "command": command_line(args),
                 "data": [{"file": p.name, "sha256": sha256_of(p)} for p in args.data],
                 "data_source": args.data_source,
+                "rebuild": args.rebuild,
                 "rows": len(y), "labels": {lab: int(np.sum(y == i))
                                            for i, lab in enumerate(labels)},
                 "hyperparameters": vars(config),
@@ -85,7 +88,7 @@ def main(args) -> int:
 
 def command_line(args) -> str:
     """The command that reproduces this model (every setting spelled out)."""
-    words = ["filter-engine", "train", *map(str, args.data), "-o", str(args.out),
+    words = ["filter-engine", "train", *(p.name for p in args.data), "-o", args.out.name,
              "--text-column", args.text_column, "--label-column", args.label_column,
              "--valid-fraction", str(args.valid_fraction), "--threshold", str(args.threshold)]
     if args.score_label:
