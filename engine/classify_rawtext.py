@@ -9,11 +9,23 @@ images ship only C, C.UTF-8 and POSIX). Graphs are fixed to ``C.UTF-8`` when exp
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pyarrow as pa
 
-from engine.classify_card import Card, check_io, section
+from engine.classify_card import (
+    CARD_FILE,
+    CARD_FORMAT,
+    CARD_VERSION,
+    MODEL_FILE,
+    Card,
+    check_io,
+    section,
+    sha256_of,
+)
 
 KIND = "raw-text"
 LOCALE = "C.UTF-8"
@@ -58,3 +70,36 @@ class RawTextBackend:
             out[begin : begin + len(batch)] = self.session.run([self.output],
                                                                {self.input: feed})[0]
         return out
+
+
+def save_rawtext_model(
+    out_dir: str | Path,
+    *,
+    name: str,
+    model: onnx.ModelProto,
+    labels: list[str],
+    score_label: str,
+    threshold: float,
+    input_name: str,
+    output_name: str,
+    extra: dict,
+) -> Path:
+    """Write ``model.onnx`` (StringNormalizer locale fixed) and its ``model.json`` card."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    set_string_locale(model)
+    onnx.save_model(model, str(out / MODEL_FILE))
+    card = {
+        "format": CARD_FORMAT,
+        "format_version": CARD_VERSION,
+        "name": name,
+        "kind": KIND,
+        "labels": list(labels),
+        "score_label": score_label,
+        "threshold": float(threshold),
+        "raw_text": {"input": input_name, "output": output_name},
+        "model_sha256": sha256_of(out / MODEL_FILE),
+        **extra,
+    }
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return out
