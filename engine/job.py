@@ -97,6 +97,7 @@ class _Tally:
     def __init__(self):
         self.rows = 0
         self.kept = 0
+        self.removed = 0  # rows in the removed output (annotate mode: 0, all rows are kept)
         self.text_bytes = 0
         self.text_bytes_last = 0
         self.by_reason: Counter = Counter()
@@ -109,6 +110,7 @@ class _Tally:
     def add(self, result, position: int) -> None:
         self.rows += result.rows
         self.kept += result.kept.num_rows
+        self.removed += 0 if result.removed is None else result.removed.num_rows
         self.by_reason.update(result.by_reason)
         self.by_category.update(result.by_category)
         self.terms.update(result.terms)
@@ -129,7 +131,7 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
     listed = tally.bad_rows + [
         {"row": u.row, "count": u.count, "reason": u.reason, "message": u.message}
         for u in stats.unreadable]
-    removed = sum(tally.by_reason.values())
+    removed = tally.removed
     if stats.footer_rows is not None and error is None:
         rows_in = stats.footer_rows
     else:
@@ -154,6 +156,7 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
         "rows_in": rows_in,
         "kept": tally.kept,
         "removed": removed,
+        # drop mode: rows removed per reason; annotate mode: rows flagged (and kept)
         "removed_by_reason": dict(sorted(tally.by_reason.items())),
         "unreadable": unreadable,
         "unreadable_rows": sorted(listed, key=lambda u: u["row"])[:MAX_LISTED],

@@ -1,0 +1,136 @@
+"""``filter-engine run`` end to end on real Parquet files, through the CLI."""
+
+import json
+import os
+import signal
+
+import pyarrow.parquet as pq
+
+from tests.runkit import check_accounting, cli, output_digests, popen, write_lists, write_shards
+
+
+def setup(tmp_path, **kw):
+    config = write_lists(tmp_path)
+    write_shards(tmp_path, **kw)
+    return config, str(tmp_path / "data" / "**" / "*.parquet"), tmp_path / "out"
+
+
+def test_run_clean_mirrors_paths_and_accounts_for_every_row(tmp_path):
+    config, glob, out = setup(tmp_path)
+    proc = cli("run", glob, "-o", out, "-c", config, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    report = check_accounting(out, expect_shards=4)
+    assert sorted(str(p.relative_to(out)) for p in (out / "kept").rglob("*.parquet")) == [
+        "kept/s0.parquet", "kept/s2.parquet", "kept/sub/s1.parquet", "kept/sub/s3.parquet"]
+    assert report["status"] == "clean" and report["rows"]["in"] == 8000
+    assert set(report["removed_by_reason"]) == {"null_text", "cbrn", "cyber"}
+    assert "accounting OK" in proc.stderr and "report:" in proc.stderr
+    assert not (out / "_tmp").exists() and not (out / "_lock").exists()
+    removed = pq.read_table(out / "removed" / "s0.parquet")
+    assert {"id", "text", "fe_reason", "fe_bl_terms"} <= set(removed.column_names)
+    kept = pq.ParquetFile(out / "kept" / "s0.parquet")
+    assert kept.metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_run_output_bytes_do_not_depend_on_worker_count(tmp_path):
+    config, glob, out = setup(tmp_path)
+    one = cli("run", glob, "-o", tmp_path / "one", "-c", config, "--workers", "1")
+    two = cli("run", glob, "-o", tmp_path / "two", "-c", config, "--workers", "2")
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    assert output_digests(tmp_path / "one") == output_digests(tmp_path / "two")
+    check_accounting(tmp_path / "one", 4)
+
+
+def test_run_again_resumes_and_does_nothing(tmp_path):
+    config, glob, out = setup(tmp_path)
+    assert cli("run", glob, "-o", out, "-c", config).returncode == 0
+    before = {p: p.stat().st_mtime_ns for p in (out / "kept").rglob("*.parquet")}
+    again = cli("run", glob, "-o", out, "-c", config)
+    assert again.returncode == 0, again.stderr
+    assert "0 processed now, 4 already done" in again.stderr
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "kept").rglob("*.parquet")}
+    check_accounting(out, 4)
+
+
+def test_run_refuses_changed_inputs_then_force_redoes_only_them(tmp_path):
+    config, glob, out = setup(tmp_path)
+    assert cli("run", glob, "-o", out, "-c", config).returncode == 0
+    changed = tmp_path / "data" / "s2.parquet"
+    pq.write_table(pq.read_table(changed).slice(0, 100), changed)
+    (tmp_path / "data" / "s0.parquet").unlink()
+    refused = cli("run", glob, "-o", out, "-c", config)
+    assert refused.returncode == 2
+    assert "[E061]" in refused.stderr and "'s2.parquet' changed" in refused.stderr
+    assert "'s0.parquet' is gone" in refused.stderr
+    forced = cli("run", glob, "-o", out, "-c", config, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "1 processed now, 2 already done" in forced.stderr
+    assert json.loads((out / "_done" / "s2.parquet.json").read_text())["rows_in"] == 100
+
+
+def test_run_refuses_a_changed_config(tmp_path):
+    config, glob, out = setup(tmp_path, count=2)
+    assert cli("run", glob, "-o", out, "-c", config).returncode == 0
+    (tmp_path / "lists" / "cbrn.txt").write_text("anthrax\n")
+    refused = cli("run", glob, "-o", out, "-c", config)
+    assert refused.returncode == 2 and "the filter changed" in refused.stderr
+
+
+def test_run_lock_stops_a_second_run_and_a_stale_lock_is_taken_over(tmp_path):
+    config, glob, out = setup(tmp_path, count=2)
+    out.mkdir()
+    holder = popen("run", glob, "-o", tmp_path / "other", "-c", config)  # any live pid
+    try:
+        (out / "_lock").write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename}))
+        locked = cli("run", glob, "-o", out, "-c", config)
+        assert locked.returncode == 2 and "[E062]" in locked.stderr
+        assert str(holder.pid) in locked.stderr
+    finally:
+        holder.wait(timeout=120)
+    (out / "_lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
+    assert cli("run", glob, "-o", out, "-c", config).returncode == 0
+    check_accounting(out, 2)
+
+
+def test_run_usage_errors_exit_2(tmp_path):
+    config, glob, out = setup(tmp_path, count=1)
+    none = cli("run", str(tmp_path / "nothing" / "*.parquet"), "-o", out, "-c", config)
+    assert none.returncode == 2 and "[E002] no input matched" in none.stderr
+    (tmp_path / "data" / "s0.jsonl").write_text('{"text": "x"}\n')
+    clash = cli("run", str(tmp_path / "data" / "*"), "-o", out, "-c", config)
+    assert clash.returncode == 2 and "[E003] output names collide" in clash.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("mode = 'x'\n")
+    assert cli("run", glob, "-o", out, "-c", bad).returncode == 2
+    assert not out.exists()
+
+
+def test_run_annotate_mode_keeps_all_rows_with_decisions(tmp_path):
+    config, glob, out = setup(tmp_path, count=1)
+    proc = cli("run", glob, "-o", out, "-c", config, "--mode", "annotate")
+    assert proc.returncode == 0, proc.stderr
+    table = pq.read_table(out / "kept" / "s0.parquet")
+    assert table.num_rows == 2000 and "fe_keep" in table.column_names
+    assert not (out / "removed").exists()
+    check_accounting(out, 1)
+
+
+def test_run_sigterm_exits_143_and_resume_completes(tmp_path):
+    config, glob, out = setup(tmp_path, count=4)
+    proc = popen("run", glob, "-o", out, "-c", config, "--workers", "1",
+                 ENGINE_TESTING=1, ENGINE_FAULT="slow:batch:*")
+    _wait_for(lambda: (out / "_manifest.json").exists() and any((out / "_tmp").glob("*")))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    resumed = cli("run", glob, "-o", out, "-c", config)
+    assert resumed.returncode == 0, resumed.stderr
+    check_accounting(out, 4)
+
+
+def _wait_for(condition, timeout=120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.05)
