@@ -133,13 +133,14 @@ def fold(model: FastTextModel) -> tuple[np.ndarray, str]:
     """The folded table and activation that reproduce the model's probabilities.
 
     Two softmax labels fold to one float per id (``E (O₁ − O₀)``, then a sigmoid); more
-    labels to ``E Oᵀ`` with softmax; ova/ns to ``E Oᵀ`` with one sigmoid per label.
+    labels to ``E Oᵀ`` with softmax; ova/ns to ``E Oᵀ`` with one sigmoid per label, read
+    from fastText's own 512-step sigmoid table so the probabilities match it exactly.
     """
     e = model.input.astype(np.float64)
     o = model.output.astype(np.float64)
     if model.loss == "softmax" and len(model.labels) == 2:
         return (e @ (o[1] - o[0])).astype(np.float32), "binary"
-    return (e @ o.T).astype(np.float32), "softmax" if model.loss == "softmax" else "sigmoid"
+    return (e @ o.T).astype(np.float32), "softmax" if model.loss == "softmax" else "ova"
 
 
 def label_names(model: FastTextModel) -> list[str]:

@@ -23,8 +23,19 @@ from onnx import TensorProto, helper, numpy_helper
 IDS, OFFSETS, OUTPUT = "ids", "offsets", "probabilities"
 
 #: How logits become probabilities: a 1-column table with a sigmoid (two softmax labels,
-#: folded), a k-column table with softmax, or k independent sigmoids (fastText ova/ns).
-ACTIVATIONS = ("binary", "softmax", "sigmoid")
+#: folded), a k-column table with softmax, or k independent sigmoids read from fastText's
+#: 512-step sigmoid table ("ova", what fastText's one-vs-all and ns losses predict with).
+ACTIVATIONS = ("binary", "softmax", "ova")
+
+#: fastText's ``Loss`` sigmoid table: ``MAX_SIGMOID`` 8, ``SIGMOID_TABLE_SIZE`` 512.
+MAX_SIGMOID, SIGMOID_TABLE_SIZE = 8.0, 512
+
+
+def fasttext_sigmoid_table() -> np.ndarray:
+    """``t_sigmoid_`` exactly as fastText fills it (float32 x, double exp, float32 value)."""
+    i = np.arange(SIGMOID_TABLE_SIZE + 1, dtype=np.float64)
+    x = (i * 2 * MAX_SIGMOID / SIGMOID_TABLE_SIZE - MAX_SIGMOID).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
 
 OPSET = 17
 
@@ -91,10 +102,11 @@ def folded_model(table: np.ndarray, activation: str, metadata: dict[str, str]) -
             node("Unsqueeze", ["lengths", "one_i"], ["lengths_col"]),
             node("Div", ["sums", "lengths_col"], ["mean64"]),
             node("Cast", ["mean64"], ["mean"], to=TensorProto.FLOAT),
-            node("Softmax", ["mean"], [OUTPUT], axis=1)
-            if activation == "softmax"
-            else node("Sigmoid", ["mean"], [OUTPUT]),
         ]
+        if activation == "softmax":
+            nodes.append(node("Softmax", ["mean"], [OUTPUT], axis=1))
+        else:
+            nodes += _table_sigmoid("mean", OUTPUT, inits)
     k = 2 if table.ndim == 1 else width
     graph = helper.make_graph(
         nodes,
@@ -115,3 +127,31 @@ def folded_model(table: np.ndarray, activation: str, metadata: dict[str, str]) -
         prop.key, prop.value = key, value
     onnx.checker.check_model(model)
     return model
+
+
+def _table_sigmoid(x: str, out: str, inits: list) -> list:
+    """fastText's ``Loss::sigmoid``: 0 below -8, 1 above 8, else
+    ``t_sigmoid_[int((x + 8) * 512 / 8 / 2)]`` (every step exact in float32)."""
+    inits += [
+        numpy_helper.from_array(fasttext_sigmoid_table(), "sigmoid_table"),
+        numpy_helper.from_array(np.array(MAX_SIGMOID, np.float32), "max_sigmoid"),
+        numpy_helper.from_array(np.array(-MAX_SIGMOID, np.float32), "min_sigmoid"),
+        numpy_helper.from_array(np.array(SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2, np.float32),
+                                "sigmoid_scale"),
+        numpy_helper.from_array(np.array(SIGMOID_TABLE_SIZE, np.float32), "last_slot"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one_f"),
+    ]
+    node = helper.make_node
+    return [
+        node("Add", [x, "max_sigmoid"], ["shifted"]),
+        node("Mul", ["shifted", "sigmoid_scale"], ["position"]),
+        node("Floor", ["position"], ["floored"]),
+        node("Clip", ["floored", "zero_f", "last_slot"], ["clipped"]),
+        node("Cast", ["clipped"], ["index"], to=TensorProto.INT64),
+        node("Gather", ["sigmoid_table", "index"], ["looked_up"]),
+        node("Less", [x, "min_sigmoid"], ["is_below"]),
+        node("Greater", [x, "max_sigmoid"], ["is_above"]),
+        node("Where", ["is_above", "one_f", "looked_up"], ["capped"]),
+        node("Where", ["is_below", "zero_f", "capped"], [out]),
+    ]

@@ -1,0 +1,139 @@
+"""convert-fasttext round trips, the NumPy trainer against fastText, and eval."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from engine import Classifier, ModelError
+from engine.classify_datasets import sms_spam_collection
+from engine.classify_fasttext import read_fasttext_bin
+from engine.classify_metrics import at_threshold, roc_auc
+from engine.classify_train import split_indices
+from engine.cli import main
+from tests.test_featurize import train_fasttext
+
+
+@pytest.fixture(scope="module")
+def sms():
+    texts, labels = sms_spam_collection()
+    train_rows, valid_rows = split_indices(len(texts), 0.2, 0)
+    return texts, labels, train_rows, valid_rows
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, sms):
+    texts, labels, train_rows, valid_rows = sms
+    root = tmp_path_factory.mktemp("sms")
+    with open(root / "sms.jsonl", "w", encoding="utf-8") as fh:
+        for text, label in zip(texts, labels, strict=True):
+            fh.write(json.dumps({"text": text, "label": label}) + "\n")
+    three = {"ham": lambda t: "short" if len(t) < 40 else "ham", "spam": lambda t: "spam"}
+    for name, relabel in (("two", lambda lab, t: lab), ("three", lambda lab, t: three[lab](t))):
+        with open(root / f"{name}.txt", "w", encoding="utf-8") as fh:
+            for i in train_rows:
+                fh.write(f"__label__{relabel(labels[i], texts[i])} {texts[i]}\n")
+    return root
+
+
+def fasttext_probs(model, texts, labels):
+    got_labels, got_probs = model.predict(texts, k=-1)
+    out = np.zeros((len(texts), len(labels)))
+    for row, (names, probs) in enumerate(zip(got_labels, got_probs, strict=True)):
+        for name, p in zip(names, probs, strict=True):
+            out[row, labels.index(name.removeprefix("__label__"))] = p - 1e-5  # fastText adds 1e-5
+    return out
+
+
+@pytest.mark.parametrize("case", [
+    ("two", {"wordNgrams": 2, "bucket": 100_000}),
+    ("two", {"wordNgrams": 2, "bucket": 50_000, "minn": 3, "maxn": 5}),
+    ("three", {"wordNgrams": 2, "bucket": 100_000, "lr": 0.05}),
+    ("three", {"wordNgrams": 2, "bucket": 100_000, "loss": "ova", "lr": 0.05}),
+    ("two", {"wordNgrams": 3, "bucket": 100_000, "loss": "ns", "lr": 0.05}),
+])
+def test_convert_fasttext_agrees_with_fasttext(case, data_dir, sms, tmp_path):
+    name, kwargs = case
+    texts, _, _, valid_rows = sms
+    model = train_fasttext(data_dir / f"{name}.txt", dim=16, epoch=5, **kwargs)
+    model.save_model(str(tmp_path / "m.bin"))
+    assert main(["convert-fasttext", str(tmp_path / "m.bin"), str(tmp_path / "out")]) == 0
+    clf = Classifier.load(tmp_path / "out")
+    held_out = [texts[i] for i in valid_rows]
+    ours = clf.score(held_out, all_labels=True)
+    theirs = fasttext_probs(model, held_out, list(clf.labels))
+    assert np.abs(ours - theirs).max() <= 1e-4
+    assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()
+
+
+def test_convert_fasttext_refuses_hierarchical_softmax(data_dir, tmp_path):
+    model = train_fasttext(data_dir / "two.txt", dim=8, epoch=1, loss="hs")
+    model.save_model(str(tmp_path / "hs.bin"))
+    with pytest.raises(ModelError, match=r"\[E039\].*loss 'hs'"):
+        read_fasttext_bin(tmp_path / "hs.bin")
+    assert main(["convert-fasttext", str(tmp_path / "hs.bin"), str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_fasttext_refuses_truncated_and_foreign_files(data_dir, tmp_path, capsys):
+    model = train_fasttext(data_dir / "two.txt", dim=8, epoch=1, bucket=1000)
+    model.save_model(str(tmp_path / "m.bin"))
+    data = (tmp_path / "m.bin").read_bytes()
+    (tmp_path / "cut.bin").write_bytes(data[: len(data) - 100])
+    (tmp_path / "foreign.bin").write_bytes(struct.pack("<ii", 1234, 12) + b"\0" * 64)
+    for bad in ("cut.bin", "foreign.bin"):
+        assert main(["convert-fasttext", str(tmp_path / bad), str(tmp_path / "out")]) == 2
+        assert "[E039]" in capsys.readouterr().err
+
+
+def test_train_is_within_one_point_of_fasttext(data_dir, sms, tmp_path):
+    texts, labels, _, valid_rows = sms
+    assert main(["train", str(data_dir / "sms.jsonl"), "-o", str(tmp_path / "model"),
+                 "--epochs", "5", "--lr", "0.5", "--word-ngrams", "2",
+                 "--bucket", "262144", "--seed", "0"]) == 0
+    clf = Classifier.load(tmp_path / "model")
+    held_out = [texts[i] for i in valid_rows]
+    truth = np.array([labels[i] for i in valid_rows])
+    ours = np.array(clf.labels)[clf.score(held_out, all_labels=True).argmax(axis=1)]
+    ft = train_fasttext(data_dir / "two.txt", epoch=5, lr=0.5, wordNgrams=2, bucket=262144)
+    theirs = np.array([p[0].removeprefix("__label__") for p in ft.predict(held_out)[0]])
+    ours_acc, theirs_acc = np.mean(ours == truth), np.mean(theirs == truth)
+    assert ours_acc >= theirs_acc - 0.01, (ours_acc, theirs_acc)
+    card = clf.card["quality"]["held_out"]
+    assert card["n"] == len(valid_rows)
+    assert card["at_threshold"]["accuracy"] == pytest.approx(ours_acc, abs=1e-4)
+    assert {"precision", "recall", "f1"} <= set(card["threshold_curve"][0])
+
+
+def test_train_refuses_a_single_label(tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text("".join(json.dumps({"text": f"t {i}", "label": "a"}) + "\n"
+                            for i in range(20)))
+    assert main(["train", str(path), "-o", str(tmp_path / "m")]) == 2
+
+
+def test_eval_reports_card_and_best_thresholds(data_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from engine.defaults import models_dir
+
+    png, out = tmp_path / "pr.png", tmp_path / "eval.json"
+    assert main(["eval", str(models_dir() / "spam-hashed"), str(data_dir / "sms.jsonl"),
+                 "--png", str(png), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["n"] == 4862 and result["positives"] == 642
+    assert result["best_f1"]["f1"] >= result["at_card_threshold"]["f1"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ROC-AUC" in capsys.readouterr().out
+
+
+def test_metrics_on_a_hand_checked_example():
+    positive = np.array([True, True, False, False, True])
+    scores = np.array([0.9, 0.4, 0.35, 0.1, 0.8])
+    m = at_threshold(positive, scores, 0.5)
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 0, 1, 2)
+    assert m["precision"] == 1.0 and m["recall"] == pytest.approx(2 / 3, abs=1e-4)
+    assert roc_auc(positive, scores) == 1.0
+    assert roc_auc(positive, np.full(5, 0.5)) == 0.5
