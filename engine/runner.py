@@ -9,7 +9,6 @@ input, 1 incomplete (run again to resume), 2 usage or config error, 130/143 inte
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -147,9 +146,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,
                             min(workers, max(len(pending), 1)), interrupted)
         out.write_json(REPORT, data, "report")
-        if not out.remote:
-            with contextlib.suppress(OSError):
-                os.rmdir(out.path("_tmp"))  # only when empty: nothing half-written remains
+        if not out.remote:  # every worker has stopped: staged files left are dead attempts'
+            shutil.rmtree(out.path("_tmp"), ignore_errors=True)
     return RunResult(data, out.path(REPORT))
 
 
