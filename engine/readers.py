@@ -33,6 +33,8 @@ MAGIC = (
 JSONL_BLOCK = 8 << 20
 #: Decompressed bytes per read call: a truncated stream loses at most this much before the cut.
 READ_SIZE = 256 << 10
+#: One JSON line longer than this stops the shard (memory bound for newline-free input).
+MAX_LINE_BYTES = 512 << 20
 _BLANK = re.compile(rb"(?m)^[ \t\r]*$")
 
 
@@ -91,6 +93,9 @@ def sniff(head: bytes, uri: str) -> tuple[str, str | None]:
     for magic, fmt, codec in MAGIC:
         if head.startswith(magic):
             return fmt, codec
+    if not head and uri.lower().endswith((".parquet", ".pq", ".arrow", ".ipc", ".feather")):
+        raise shard_error(uri, "parquet_footer", "file is empty (0 bytes): a Parquet or "
+                          "Arrow file always has a footer; was the write interrupted?", "E043")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head or stripped[:1] in (b"{", b""):
         return "jsonl", None
@@ -239,7 +244,9 @@ class ShardReader:
                 first = False
             inflated += len(chunk)
             if inflated > self.max_decompressed_bytes:
-                yield from parser.parse(pending, row, final=True)
+                data = pending + chunk[: len(chunk) - (inflated - self.max_decompressed_bytes)]
+                cut = data.rfind(b"\n") + 1
+                yield from parser.parse(data[:cut], row, final=True)
                 self.stats.truncated = Unreadable(
                     parser.row, 0, "decompression_limit",
                     f"stopped after {self.max_decompressed_bytes} decompressed bytes "
@@ -251,6 +258,12 @@ class ShardReader:
             data = pending + chunk
             cut = data.rfind(b"\n") + 1
             pending = data[cut:]
+            if len(pending) > MAX_LINE_BYTES:
+                yield from parser.parse(data[:cut], row, final=True)
+                self.stats.truncated = Unreadable(
+                    parser.row, 0, "line_too_long",
+                    f"line at row {parser.row} is longer than {MAX_LINE_BYTES} bytes")
+                return
             if cut:
                 yield from parser.parse(data[:cut], row, final=False)
                 row = parser.row
