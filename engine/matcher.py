@@ -186,7 +186,7 @@ class Matcher:
             "normalize": self.normalize,
             "n_states": int(built["n_states"]),
             "n_classes": int(built["n_classes"]),
-            "first_output": int(built["first_output"]),
+            "stride": int(built["stride"]),
             "n_patterns": len(pset.keys),
             "categories": pset.categories,
         }
@@ -201,7 +201,7 @@ class Matcher:
             "table", "classes", "o_pat", "o_link", "o_total", "pat_len", "weight",
             "cat_start", "cat_ids")}
         self._kernel = _matcher.Automaton(
-            kernel_arrays, header["first_output"], header["n_classes"],
+            kernel_arrays, header["n_classes"],
             len(self.categories), alnum_bitmap(), (*lower_tables(), *sigma_context_bitmaps()))
 
     def save(self, path: str | Path) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import _matcher
 from engine.errors import MatcherStateError
 
 MAGIC = b"FEMATCH\0"
@@ -105,25 +106,22 @@ def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
     """Check every index the kernel follows; raise ValueError on the first bad one."""
     n_states = int(header["n_states"])
     n_classes = int(header["n_classes"])
-    first_output = int(header["first_output"])
-    n_out = n_states - first_output
+    stride = int(header["stride"])
     n_pat = int(header["n_patterns"])
     n_cat = len(header["categories"])
-    table = arrays["table"]
-    _expect(table.size == n_states * n_classes, "table size does not match its header")
-    _expect(0 < n_classes <= 256 and 0 < first_output <= n_states, "bad automaton sizes")
-    _expect(table.size == 0 or int(table.max()) < n_states * n_classes, "transition out of range")
-    _expect(not np.any(table % np.uint32(n_classes)), "transition not on a state boundary")
+    _expect(0 < n_classes <= 256 and stride % 2 == 0 and n_classes < stride <= n_classes + 2
+            and n_states > 0, "bad automaton sizes")
+    for name in ("o_pat", "o_link", "o_total"):
+        _expect(arrays[name].size == n_states, f"{name} size does not match its header")
+    problem = _matcher.check_table(arrays["table"], arrays["o_total"], n_states, n_classes,
+                                   stride)
+    _expect(problem is None, problem)
     _expect(arrays["classes"].size == 256 and int(arrays["classes"].max()) < n_classes,
             "bad byte classes")
-    for name in ("o_pat", "o_link", "o_total"):
-        _expect(arrays[name].size == n_out, f"{name} size does not match its header")
-    if n_out:
-        _expect(int(arrays["o_pat"].max()) < n_pat and int(arrays["o_pat"].min()) >= -1,
-                "output pattern out of range")
-        _expect(int(arrays["o_link"].max()) < n_out and int(arrays["o_link"].min()) >= -1,
-                "output link out of range")
-        _expect(np.all(arrays["o_link"] < np.arange(n_out)), "output links must point back")
+    _expect(int(arrays["o_pat"].max()) < n_pat and int(arrays["o_pat"].min()) >= -1,
+            "output pattern out of range")
+    _expect(int(arrays["o_link"].min()) >= -1
+            and np.all(arrays["o_link"] < np.arange(n_states)), "output links must point back")
     _expect(arrays["pat_len"].size == n_pat and arrays["weight"].size == n_pat,
             "pattern arrays do not match their header")
     _expect(n_pat == 0 or int(arrays["pat_len"].min()) > 0, "empty pattern")

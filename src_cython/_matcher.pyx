@@ -58,8 +58,11 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
                     bint ignore_case):
     """Build the DFA for deduplicated, already transformed UTF-8 patterns.
 
-    Returns a dict of NumPy arrays and sizes (see ``Automaton``). Patterns must be
-    non-empty and unique (the Python wrapper guarantees both).
+    Three passes, one dense allocation: a sparse trie (sibling lists), failure links by
+    breadth-first search over it, then the dense table filled in breadth-first order,
+    each row a copy of its failure state's row with its own children written over it.
+    States with outputs get the highest ids. Returns a dict of NumPy arrays and sizes
+    (see ``Automaton``). Patterns must be non-empty and unique.
     """
     cdef Py_ssize_t n_pat = pat_offs.shape[0] - 1
     cdef uint8_t cls[256]
@@ -84,113 +87,165 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
             cls[b] = cls[b + 32]
 
     cdef int64_t max_states = pat_data.shape[0] + 1
-    cdef uint32_t* trie = <uint32_t*> calloc(max_states * C, sizeof(uint32_t))
-    cdef int32_t* end_state = <int32_t*> malloc(max(n_pat, 1) * sizeof(int32_t))
-    if trie == NULL or end_state == NULL:
-        free(trie)
-        free(end_state)
-        raise MemoryError("automaton build: cannot allocate the trie")
-    cdef int64_t S = 1
-    cdef int64_t s, p, nxt
+    trie_a = np.zeros((4, max_states), np.int32)  # first_child, next_sibling, class, pattern
+    cdef int32_t[:, ::1] trie = trie_a
+    cdef int32_t* first_child = &trie[0, 0]
+    cdef int32_t* sibling = &trie[1, 0]
+    cdef int32_t* label = &trie[2, 0]
+    cdef int32_t* pat_at = &trie[3, 0]
+    cdef int32_t root_child[256]
+    cdef int64_t S = 1, s, p, t, c
     with nogil:
+        memset(root_child, 0, sizeof(root_child))
+        for t in range(max_states):
+            pat_at[t] = -1
         for p in range(n_pat):
             s = 0
             for k in range(pat_offs[p], pat_offs[p + 1]):
-                nxt = trie[s * C + cls[pat_data[k]]]
-                if nxt == 0:
-                    nxt = S
-                    S += 1
-                    trie[s * C + cls[pat_data[k]]] = <uint32_t> nxt
-                s = nxt
-            end_state[p] = <int32_t> s
-
-    try:
-        return _finish_build(trie, end_state, n_pat, S, C, cls)
-    finally:
-        free(trie)
-        free(end_state)
-
-
-cdef object _finish_build(uint32_t* T, int32_t* end_state, Py_ssize_t n_pat, int64_t S,
-                          uint32_t C, uint8_t* cls):
-    """Fold failure links into the table, number output states last, premultiply."""
-    if <uint64_t> S * C >= 0xFFFFFFFF:
-        raise OverflowError("automaton has too many states for 32-bit transitions")
-    cdef cnp.ndarray[int32_t, ndim=1] pat_at_a = np.full(S, -1, np.int32)
-    cdef cnp.ndarray[int32_t, ndim=1] fail_a = np.zeros(S, np.int32)
-    cdef cnp.ndarray[int32_t, ndim=1] order_a = np.zeros(S, np.int32)
-    cdef cnp.ndarray[int32_t, ndim=1] link_a = np.full(S, -1, np.int32)
-    cdef cnp.ndarray[int32_t, ndim=1] total_a = np.zeros(S, np.int32)
-    cdef cnp.ndarray[int32_t, ndim=1] new_id_a = np.zeros(S, np.int32)
-    cdef int32_t* pat_at = <int32_t*> pat_at_a.data
-    cdef int32_t* fail = <int32_t*> fail_a.data
-    cdef int32_t* order = <int32_t*> order_a.data
-    cdef int32_t* link = <int32_t*> link_a.data
-    cdef int32_t* total = <int32_t*> total_a.data
-    cdef int32_t* new_id = <int32_t*> new_id_a.data
-    cdef Py_ssize_t p
-    cdef int64_t head = 1, tail = 1, i, s, f, t, n_plain = 0, n_out
-    cdef uint32_t c
-    with nogil:
-        for p in range(n_pat):
-            pat_at[end_state[p]] = <int32_t> p
-        order[0] = 0
-        for c in range(C):
-            t = T[c]
-            if t:
-                fail[t] = 0
-                order[tail] = <int32_t> t
-                tail += 1
-        while head < tail:
-            s = order[head]
-            head += 1
-            f = fail[s]
-            for c in range(C):
-                t = T[s * C + c]
-                if t:
-                    fail[t] = <int32_t> T[f * C + c]
-                    order[tail] = <int32_t> t
-                    tail += 1
+                c = cls[pat_data[k]]
+                if s == 0:
+                    t = root_child[c]
                 else:
-                    T[s * C + c] = T[f * C + c]
-        for i in range(1, S):
-            s = order[i]
-            f = fail[s]
-            link[s] = <int32_t> f if pat_at[f] >= 0 else link[f]
-            total[s] = (1 if pat_at[s] >= 0 else 0) + (total[link[s]] if link[s] >= 0 else 0)
-        for i in range(S):
-            if total[order[i]] == 0:
-                new_id[order[i]] = <int32_t> n_plain
-                n_plain += 1
-        n_out = n_plain
-        for i in range(S):
-            if total[order[i]] != 0:
-                new_id[order[i]] = <int32_t> n_out
-                n_out += 1
-    n_out = S - n_plain
-    table_a = np.empty(S * C, np.uint32)
-    o_pat_a = np.empty(n_out, np.int32)
-    o_link_a = np.empty(n_out, np.int32)
-    o_total_a = np.empty(n_out, np.int32)
-    cdef uint32_t[::1] table = table_a
+                    t = first_child[s]
+                    while t and label[t] != c:
+                        t = sibling[t]
+                if t == 0:
+                    t = S
+                    S += 1
+                    label[t] = <int32_t> c
+                    if s == 0:
+                        root_child[c] = <int32_t> t
+                    sibling[t] = first_child[s]
+                    first_child[s] = <int32_t> t
+                s = t
+            pat_at[s] = <int32_t> p
+    cdef uint32_t W = (C + 2) & ~1u
+    if <uint64_t> S * W >= 0xFFFFFFFF:
+        raise OverflowError("automaton has too many states for 32-bit transitions")
+    return _finish_build(first_child, sibling, label, pat_at, root_child, S, C, W, cls)
+
+
+cdef object _finish_build(const int32_t* first_child, const int32_t* sibling,
+                          const int32_t* label, const int32_t* pat_at,
+                          const int32_t* root_child, int64_t S, uint32_t C, uint32_t W,
+                          uint8_t* cls):
+    """Breadth-first ids, failure and output links, and the dense table in one pass.
+
+    Table layout: state ``i`` owns ``W`` slots from ``i * W`` (``W`` even, > ``C``). A
+    transition to ``i`` stores ``i * W + has_output(i)``; the row sits at that address,
+    so the scan indexes ``T[entry + class]`` directly and tests ``entry & 1`` for
+    outputs. An output state keeps its own id in the slot just before its row.
+    """
+    order_a = np.empty(S, np.int32)
+    pos_a = np.empty(S, np.int32)
+    fail_a = np.zeros(S, np.int32)
+    out_a = np.zeros(S, np.uint8)
+    o_pat_a = np.full(S, -1, np.int32)
+    o_link_a = np.full(S, -1, np.int32)
+    o_total_a = np.zeros(S, np.int32)
+    table_a = np.empty(S * W, np.uint32)
+    cdef int32_t[::1] order = order_a
+    cdef int32_t[::1] pos = pos_a
+    cdef int32_t[::1] fail = fail_a
+    cdef uint8_t[::1] has_out = out_a
     cdef int32_t[::1] o_pat = o_pat_a
     cdef int32_t[::1] o_link = o_link_a
     cdef int32_t[::1] o_total = o_total_a
-    cdef int64_t ns
+    cdef uint32_t[::1] table = table_a
+    cdef int64_t head = 0, tail = 1, i, s, t, f, ci
+    cdef uint32_t c
+    cdef uint32_t* row
     with nogil:
-        for s in range(S):
-            ns = new_id[s]
-            for c in range(C):
-                table[ns * C + c] = <uint32_t> new_id[T[s * C + c]] * C
-            if ns >= n_plain:
-                o_pat[ns - n_plain] = pat_at[s]
-                o_link[ns - n_plain] = new_id[link[s]] - <int32_t> n_plain if link[s] >= 0 else -1
-                o_total[ns - n_plain] = total[s]
+        order[0] = 0
+        pos[0] = 0
+        while head < tail:
+            s = order[head]
+            head += 1
+            if s == 0:
+                for c in range(C):
+                    if root_child[c]:
+                        pos[root_child[c]] = <int32_t> tail
+                        order[tail] = root_child[c]
+                        tail += 1
+            t = first_child[s] if s else 0
+            while t:
+                pos[t] = <int32_t> tail
+                order[tail] = <int32_t> t
+                tail += 1
+                t = sibling[t]
+        for i in range(S):
+            s = order[i]
+            row = &table[i * W + has_out[i]]
+            if i == 0:
+                memset(&table[0], 0, W * sizeof(uint32_t))
+            else:
+                f = fail[i]
+                memcpy(row, &table[f * W + has_out[f]], C * sizeof(uint32_t))
+                if has_out[i]:
+                    table[i * W] = <uint32_t> i
+                    if W > C + 1:
+                        table[i * W + C + 1] = 0
+                elif W > C:
+                    for c in range(C, W):
+                        table[i * W + c] = 0
+            o_pat[i] = pat_at[s]
+            t = first_child[s] if s else 0
+            c = 0
+            while True:
+                if s == 0:
+                    while c < C and not root_child[c]:
+                        c += 1
+                    if c == C:
+                        break
+                    t = root_child[c]
+                    c += 1
+                elif t == 0:
+                    break
+                ci = pos[t]
+                f = 0 if i == 0 else row[label[t]] // W
+                fail[ci] = <int32_t> f
+                o_link[ci] = <int32_t> f if pat_at[order[f]] >= 0 else o_link[f]
+                o_total[ci] = (1 if pat_at[t] >= 0 else 0) + (
+                    o_total[o_link[ci]] if o_link[ci] >= 0 else 0)
+                has_out[ci] = o_total[ci] > 0
+                row[label[t]] = <uint32_t> (ci * W + has_out[ci])
+                if s:
+                    t = sibling[t]
     classes = np.frombuffer(bytes([cls[c] for c in range(256)]), np.uint8).copy()
     return {
         "table": table_a, "classes": classes, "o_pat": o_pat_a, "o_link": o_link_a,
-        "o_total": o_total_a, "n_states": S, "n_classes": C, "first_output": n_plain,
+        "o_total": o_total_a, "n_states": S, "n_classes": C, "stride": W,
     }
+
+
+def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S,
+                uint32_t C, uint32_t W):
+    """Check that every transition lands on a state's row (the layout of
+    ``_finish_build``); return the first problem found as text, or None."""
+    if table.shape[0] != S * W or o_total.shape[0] != S or S == 0 or W <= C:
+        return "table size does not match its header"
+    cdef int64_t i, target
+    cdef uint32_t c, e, flag
+    cdef int problem = 0
+    with nogil:
+        for i in range(S):
+            flag = 1 if o_total[i] > 0 else 0
+            if flag and table[i * W] != i:
+                problem = 1
+                break
+            for c in range(C):
+                e = table[i * W + flag + c]
+                target = e // W
+                if target >= S or e % W != (1 if o_total[target] > 0 else 0):
+                    problem = 2
+                    break
+            if problem:
+                break
+    if problem == 1:
+        return f"output state {i} does not hold its id"
+    if problem == 2:
+        return f"state {i}: transition {c} does not land on a state's row"
+    return None
 
 
 # --------------------------------------------------------------------------- row status
@@ -278,7 +333,6 @@ def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
 ctypedef struct Auto:
     const uint32_t* T
     const uint8_t* cls
-    uint32_t M
     uint32_t C
     const int32_t* o_pat
     const int32_t* o_link
@@ -373,7 +427,7 @@ cdef void _on_match(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
                     int64_t end, uint32_t state, int64_t row, int64_t span_row,
                     const int32_t* map_start, const int32_t* map_end) noexcept nogil:
     """Record every pattern that ends at ``end`` in state ``state``."""
-    cdef int64_t j = (state - A.M) // A.C
+    cdef int64_t j = A.T[state - 1]
     cdef int32_t pid, k
     cdef int64_t start
     cdef int flags = A.flags
@@ -412,12 +466,11 @@ cdef void _scan_one(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
                     const int32_t* map_end) noexcept nogil:
     cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
-    cdef uint32_t M = A.M
     cdef uint32_t s = 0
     cdef int64_t i
     for i in range(n):
         s = T[s + cls[p[i]]]
-        if s >= M:
+        if s & 1:
             _on_match(A, S, stamp, p, n, i + 1, s, row, span_row, map_start, map_end)
 
 
@@ -490,7 +543,6 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
 
     cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
-    cdef uint32_t M = A.M
     cdef uint32_t s0, s1, s2, s3
     cdef const uint8_t *p0
     cdef const uint8_t *p1
@@ -514,14 +566,14 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
             s1 = T[s1 + cls[p1[t]]]
             s2 = T[s2 + cls[p2[t]]]
             s3 = T[s3 + cls[p3[t]]]
-            if ((s0 >= M) | (s1 >= M) | (s2 >= M) | (s3 >= M)):
-                if s0 >= M:
+            if (s0 | s1 | s2 | s3) & 1:
+                if s0 & 1:
                     _emit(A, S, stamps[0], st[0].desc, p0 + t + 1, s0, row_base)
-                if s1 >= M:
+                if s1 & 1:
                     _emit(A, S, stamps[1], st[1].desc, p1 + t + 1, s1, row_base)
-                if s2 >= M:
+                if s2 & 1:
                     _emit(A, S, stamps[2], st[2].desc, p2 + t + 1, s2, row_base)
-                if s3 >= M:
+                if s3 & 1:
                     _emit(A, S, stamps[3], st[3].desc, p3 + t + 1, s3, row_base)
         st[0].state = s0
         st[1].state = s1
@@ -542,7 +594,7 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
             m = st[k].end - p
             for t in range(m):
                 s = T[s + cls[p[t]]]
-                if s >= M:
+                if s & 1:
                     _emit(A, S, stamps[k], st[k].desc, p + t + 1, s, row_base)
             live[k] = _next_desc(&st[k])
 
@@ -706,7 +758,7 @@ cdef class Automaton:
     cdef object _lower_tables
     cdef Lower lower
 
-    def __init__(self, arrays, int64_t first_output, uint32_t n_classes, int32_t n_categories,
+    def __init__(self, arrays, uint32_t n_classes, int32_t n_categories,
                  alnum_bits, lower_tables):
         """``arrays``: table, classes, o_pat, o_link, o_total, pat_len, weight,
         cat_start, cat_ids (validated by the caller); ``lower_tables``: page index,
@@ -741,7 +793,6 @@ cdef class Automaton:
         self.a.T = &table[0]
         self.a.cls = &classes[0]
         self.a.C = n_classes
-        self.a.M = <uint32_t> (first_output * n_classes)
         self.a.o_pat = &o_pat[0] if o_pat.shape[0] else NULL
         self.a.o_link = &o_link[0] if o_link.shape[0] else NULL
         self.a.o_total = &o_total[0] if o_total.shape[0] else NULL
