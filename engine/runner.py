@@ -103,7 +103,9 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
     with manifest.Lock(out):
         manifest.check_or_write(out, manifest.build_manifest(shards, spec.to_dict(),
                                                               fingerprint), force)
-        if not out.remote:
+        if out.remote:
+            out.abort_stale_uploads()
+        else:
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)  # we hold the lock
         markers = {}
         pending = []

@@ -69,6 +69,22 @@ class Output:
         except FileNotFoundError:
             pass
 
+    def abort_stale_uploads(self) -> int:
+        """Abort unfinished S3 multipart uploads under the root (left by killed writers).
+
+        Call only while no other run writes here; returns how many were aborted.
+        """
+        if not self.remote or not hasattr(self.fs, "list_multipart_uploads"):
+            return 0
+        bucket, _, prefix = self.base.partition("/")
+        aborted = 0
+        for upload in self.fs.list_multipart_uploads(bucket):
+            if upload.get("Key", "").startswith(prefix):
+                self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=upload["Key"],
+                                UploadId=upload["UploadId"])
+                aborted += 1
+        return aborted
+
     def open_staged(self, rel: str, tag: str) -> StagedFile:
         """A file that becomes ``rel`` only when committed (see ``StagedFile``)."""
         return StagedFile(self, rel, tag)
