@@ -19,8 +19,10 @@ from engine.classify_hashed import KIND as HASHED
 from engine.classify_hashed import HashedBackend
 from engine.classify_rawtext import RawTextBackend
 from engine.classify_session import open_session
+from engine.classify_transformer import KIND as TRANSFORMER
+from engine.classify_transformer import TransformerBackend
 
-_BACKENDS = {HASHED: HashedBackend, "raw-text": RawTextBackend}
+_BACKENDS = {HASHED: HashedBackend, "raw-text": RawTextBackend, TRANSFORMER: TransformerBackend}
 
 
 class Classifier:
@@ -28,7 +30,7 @@ class Classifier:
 
     Attributes:
         name: the model's name (from the card).
-        kind: ``"hashed-ngrams"`` or ``"raw-text"``.
+        kind: ``"hashed-ngrams"``, ``"raw-text"`` or ``"transformer"``.
         labels: label names in output column order.
         score_label: the label whose probability ``score`` returns.
         threshold: the card's default decision threshold on that probability.

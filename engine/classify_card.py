@@ -29,7 +29,7 @@ CARD_FILE = "model.json"
 MODEL_FILE = "model.onnx"
 CARD_FORMAT = "filter-engine/model"
 CARD_VERSION = 1
-KINDS = ("hashed-ngrams", "raw-text")
+KINDS = ("hashed-ngrams", "raw-text", "transformer")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,178 @@
+"""Transformer models (BERT/MiniLM/DeBERTa exported to ONNX) with a ``tokenizer.json``.
+
+The card's ``transformer`` object gives the tokenizer file, ``max_chars`` (text is cut
+*before* tokenizing: tokenizing a whole document only to truncate it wastes most of the
+time), ``max_length`` (truncation, special tokens included) and ``token_budget`` (tokens
+per padded batch). Documents are tokenized, sorted by length, cut into batches whose padded
+size stays within the budget, run, and written back in input order, so padding waste is
+small and results do not depend on batch composition.
+
+``add_classification_head`` appends masked mean pooling + a linear layer + softmax/sigmoid
+to an encoder whose output is ``last_hidden_state``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pyarrow as pa
+from onnx import TensorProto, helper, numpy_helper
+
+from engine.classify_card import (
+    CARD_FILE,
+    CARD_FORMAT,
+    CARD_VERSION,
+    MODEL_FILE,
+    Card,
+    check_io,
+    section,
+    sha256_of,
+)
+
+KIND = "transformer"
+TOKENIZER_FILE = "tokenizer.json"
+OUTPUT = "probabilities"
+DEFAULTS = {"max_chars": 6000, "max_length": 512, "token_budget": 16384,
+            "token_type_ids": False}
+
+
+def transformer_spec(card: Card) -> dict:
+    spec = {**DEFAULTS, **section(card, "transformer")}
+    for key in ("max_chars", "max_length", "token_budget"):
+        if not isinstance(spec[key], int) or spec[key] < 1:
+            raise card.fail(f"card transformer.{key} must be a positive integer", "E033")
+    if spec["token_budget"] < spec["max_length"]:
+        raise card.fail("card transformer.token_budget must be at least max_length", "E033")
+    return spec
+
+
+class TransformerBackend:
+    """Tokenize (cut, truncate), batch by sorted length under a token budget, run."""
+
+    def __init__(self, card: Card, model: onnx.ModelProto):
+        self.spec = transformer_spec(card)
+        inputs = {"input_ids": TensorProto.INT64, "attention_mask": TensorProto.INT64}
+        if self.spec["token_type_ids"]:
+            inputs["token_type_ids"] = TensorProto.INT64
+        check_io(card, model, inputs, OUTPUT)
+        try:
+            from tokenizers import Tokenizer
+        except ImportError as err:
+            raise card.fail("transformer models need the 'tokenizers' package; pip install "
+                            "tokenizers", "E032") from err
+        path = card.directory / self.spec.get("tokenizer_file", TOKENIZER_FILE)
+        if not path.resolve().is_relative_to(card.directory.resolve()) or not path.is_file():
+            raise card.fail(f"no tokenizer file {path.name} inside the directory", "E032")
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as err:  # tokenizers raises a bare Exception on bad JSON
+            raise card.fail(f"{path.name} is not a readable tokenizer ({err})", "E037") from err
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(self.spec["max_length"])
+        self.tokenizer = tokenizer
+        self.pad_id = int(self.spec.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
+        self.num_labels = len(card.labels)
+
+    def bind(self, session) -> None:
+        self.session = session
+
+    def encode(self, texts: list[str]):
+        """Token ids per text (cut to ``max_chars``, truncated to ``max_length``)."""
+        cut = self.spec["max_chars"]
+        encodings = self.tokenizer.encode_batch([t[:cut] for t in texts])
+        return [np.asarray(e.ids, np.int64) for e in encodings]
+
+    def batches(self, lengths: np.ndarray):
+        """Index arrays into ``lengths``: sorted by length, padded size within the budget."""
+        order = np.argsort(lengths, kind="stable")
+        budget = self.spec["token_budget"]
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and (end + 1 - start) * lengths[order[end]] <= budget:
+                end += 1
+            yield order[start:end]
+            start = end
+
+    def probabilities(self, array: pa.Array) -> np.ndarray:
+        """``float32[rows, k]``; null rows are scored as "" (the caller masks them)."""
+        texts = array.fill_null("").to_pylist()
+        ids = self.encode(texts)
+        lengths = np.array([max(len(x), 1) for x in ids], np.int64)
+        out = np.empty((len(texts), self.num_labels), np.float32)
+        for rows in self.batches(lengths):
+            width = int(lengths[rows].max())
+            input_ids = np.full((len(rows), width), self.pad_id, np.int64)
+            mask = np.zeros((len(rows), width), np.int64)
+            for r, row in enumerate(rows):
+                input_ids[r, : len(ids[row])] = ids[row]
+                mask[r, : len(ids[row])] = 1
+            feed = {"input_ids": input_ids, "attention_mask": mask}
+            if self.spec["token_type_ids"]:
+                feed["token_type_ids"] = np.zeros_like(input_ids)
+            out[rows] = self.session.run([OUTPUT], feed)[0]
+        return out
+
+
+def add_classification_head(encoder: onnx.ModelProto, hidden: str, weight: np.ndarray,
+                            bias: np.ndarray, activation: str = "softmax") -> onnx.ModelProto:
+    """Encoder + masked mean pooling + ``hidden @ weight + bias`` + softmax/sigmoid.
+
+    Args:
+        encoder: a graph with inputs ``input_ids``/``attention_mask`` and a
+            ``[B, L, H]`` output named ``hidden``.
+        weight: ``float32[H, k]``; bias ``float32[k]``.
+        activation: ``"softmax"`` (exclusive labels) or ``"sigmoid"`` (independent).
+
+    Returns:
+        A new model whose only output is ``probabilities`` ``[B, k]``.
+    """
+    model = onnx.ModelProto()
+    model.CopyFrom(encoder)
+    graph = model.graph
+    node = helper.make_node
+    graph.initializer.extend([
+        numpy_helper.from_array(np.asarray(weight, np.float32), "head_weight"),
+        numpy_helper.from_array(np.asarray(bias, np.float32), "head_bias"),
+        numpy_helper.from_array(np.array([-1], np.int64), "head_last_axis"),
+        numpy_helper.from_array(np.array([1], np.int64), "head_seq_axis"),
+        numpy_helper.from_array(np.array(1e-9, np.float32), "head_eps"),
+    ])
+    graph.node.extend([
+        node("Cast", ["attention_mask"], ["head_mask_f"], to=TensorProto.FLOAT),
+        node("Unsqueeze", ["head_mask_f", "head_last_axis"], ["head_mask_3d"]),
+        node("Mul", [hidden, "head_mask_3d"], ["head_masked"]),
+        node("ReduceSum", ["head_masked", "head_seq_axis"], ["head_sum"], keepdims=0),
+        node("ReduceSum", ["head_mask_3d", "head_seq_axis"], ["head_count"], keepdims=0),
+        node("Max", ["head_count", "head_eps"], ["head_count_safe"]),
+        node("Div", ["head_sum", "head_count_safe"], ["head_pooled"]),
+        node("MatMul", ["head_pooled", "head_weight"], ["head_logits_nb"]),
+        node("Add", ["head_logits_nb", "head_bias"], ["head_logits"]),
+        node("Softmax", ["head_logits"], [OUTPUT], axis=-1) if activation == "softmax"
+        else node("Sigmoid", ["head_logits"], [OUTPUT]),
+    ])
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT,
+                                                      ["batch", weight.shape[1]]))
+    return model
+
+
+def save_transformer_model(out_dir: str | Path, *, name: str, model: onnx.ModelProto,
+                           tokenizer_file: str | Path, labels: list[str], score_label: str,
+                           threshold: float, spec: dict, extra: dict) -> Path:
+    """Write ``model.onnx``, ``tokenizer.json`` and the ``model.json`` card."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(model, str(out / MODEL_FILE))
+    (out / TOKENIZER_FILE).write_bytes(Path(tokenizer_file).read_bytes())
+    card = {
+        "format": CARD_FORMAT, "format_version": CARD_VERSION, "name": name, "kind": KIND,
+        "labels": list(labels), "score_label": score_label, "threshold": float(threshold),
+        "transformer": {**DEFAULTS, **spec, "tokenizer_file": TOKENIZER_FILE},
+        "model_sha256": sha256_of(out / MODEL_FILE), **extra,
+    }
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,141 @@
+"""The transformer kind: tokenizer cut/truncation, length-sorted token-budget batching,
+input order, nulls; and (when installed) a real MiniLM encoder.
+
+The small encoder here is a real ONNX graph (token embedding + one self-attention layer
+with the padding mask) so that padding mistakes change the output; the tokenizer is a real
+WordPiece tokenizer trained with ``tokenizers`` on the SMS Spam Collection.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from engine import Classifier
+from engine.classify_datasets import sms_spam_collection
+from engine.classify_transformer import add_classification_head, save_transformer_model
+
+tokenizers = pytest.importorskip("tokenizers")
+HIDDEN = 16
+
+
+def small_encoder(vocab_size: int, seed: int = 0) -> onnx.ModelProto:
+    """Embedding + single-head self-attention masked by attention_mask → last_hidden_state."""
+    rng = np.random.default_rng(seed)
+    inits = {
+        "emb": rng.normal(size=(vocab_size, HIDDEN)).astype(np.float32),
+        "wq": rng.normal(size=(HIDDEN, HIDDEN)).astype(np.float32) / 4,
+        "wk": rng.normal(size=(HIDDEN, HIDDEN)).astype(np.float32) / 4,
+        "wv": rng.normal(size=(HIDDEN, HIDDEN)).astype(np.float32) / 4,
+        "one": np.array(1.0, np.float32),
+        "neg": np.array(-1e4, np.float32),
+        "axis1": np.array([1], np.int64),
+    }
+    n = helper.make_node
+    nodes = [
+        n("Gather", ["emb", "input_ids"], ["x"]),
+        n("MatMul", ["x", "wq"], ["q"]), n("MatMul", ["x", "wk"], ["k"]),
+        n("MatMul", ["x", "wv"], ["v"]),
+        n("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        n("MatMul", ["q", "kt"], ["scores"]),
+        n("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+        n("Unsqueeze", ["m", "axis1"], ["m3"]),
+        n("Sub", ["one", "m3"], ["pad"]), n("Mul", ["pad", "neg"], ["bias"]),
+        n("Add", ["scores", "bias"], ["masked"]),
+        n("Softmax", ["masked"], ["p"], axis=-1),
+        n("MatMul", ["p", "v"], ["ctx"]),
+        n("Add", ["x", "ctx"], ["last_hidden_state"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "small_encoder",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "l"]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "l"])],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
+                                       ["b", "l", HIDDEN])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    texts, _ = sms_spam_collection()
+    tok = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(texts, tokenizers.trainers.WordPieceTrainer(
+        vocab_size=800, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
+    tok.post_processor = tokenizers.processors.BertProcessing(
+        ("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]")))
+    root = tmp_path_factory.mktemp("transformer")
+    tok.save(str(root / "tok.json"))
+    rng = np.random.default_rng(1)
+    model = add_classification_head(small_encoder(tok.get_vocab_size()), "last_hidden_state",
+                                    rng.normal(size=(HIDDEN, 3)), rng.normal(size=3))
+    return save_transformer_model(
+        root / "model", name="small", model=model, tokenizer_file=root / "tok.json",
+        labels=["a", "b", "c"], score_label="c", threshold=0.5,
+        spec={"max_chars": 400, "max_length": 32, "token_budget": 96}, extra={})
+
+
+def one_by_one(clf, texts):
+    return np.stack([clf.score([t], all_labels=True)[0] for t in texts])
+
+
+def test_batched_scores_equal_one_document_at_a_time(model_dir):
+    clf = Classifier.load(model_dir)
+    texts, _ = sms_spam_collection()
+    texts = texts[:120]  # lengths vary from 3 to 32 tokens: many padded batches
+    batched = clf.score(texts, all_labels=True)
+    np.testing.assert_allclose(batched, one_by_one(clf, texts), atol=1e-5)
+    np.testing.assert_allclose(batched.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_order_is_restored_and_nulls_are_nan(model_dir):
+    clf = Classifier.load(model_dir)
+    texts = ["a much longer message with many many words in it", None, "hi", "", "ok then"]
+    scores = clf.score(texts)
+    assert np.isnan(scores[1]) and not np.isnan(np.delete(scores, 1)).any()
+    reversed_scores = clf.score(texts[::-1])
+    np.testing.assert_allclose(reversed_scores[::-1], scores, atol=1e-6)
+
+
+def test_text_is_cut_to_max_chars_then_truncated_to_max_length(model_dir):
+    clf = Classifier.load(model_dir)
+    backend = clf._backend
+    long_text = "free prize " * 300
+    assert len(backend.encode([long_text])[0]) == 32
+    np.testing.assert_allclose(clf.score([long_text]), clf.score([long_text[:400]]), atol=1e-6)
+    assert backend.encode(["x" * 10 + " " + "y" * 1000])[0].size < 32  # cut first
+
+
+def test_batches_respect_the_token_budget(model_dir):
+    backend = Classifier.load(model_dir)._backend
+    lengths = np.array([32, 3, 17, 9, 32, 5, 30, 2, 12])
+    seen = []
+    for rows in backend.batches(lengths):
+        assert len(rows) * lengths[rows].max() <= 96 or len(rows) == 1
+        seen.extend(rows.tolist())
+    assert sorted(seen) == list(range(len(lengths)))
+
+
+def test_missing_tokenizer_is_refused(model_dir, tmp_path):
+    broken = tmp_path / "m"
+    shutil.copytree(model_dir, broken)
+    (broken / "tokenizer.json").unlink()
+    from engine import ModelError
+
+    with pytest.raises(ModelError, match=r"\[E032\].*tokenizer"):
+        Classifier.load(broken)
+    card = json.loads((model_dir / "model.json").read_text())
+    card["transformer"]["token_budget"] = 4
+    (broken / "model.json").write_text(json.dumps(card))
+    shutil.copy(model_dir / "tokenizer.json", broken / "tokenizer.json")
+    with pytest.raises(ModelError, match=r"\[E033\]"):
+        Classifier.load(broken)
