@@ -146,8 +146,9 @@ class Filter:
             extra["fe_keep"] = pa.array(reason[rows] < 0)
             result.kept = _with(batch.take(pa.array(rows)), extra)
             return result
-        keep = np.flatnonzero((reason < 0) & ~invalid)
-        result.kept = pa.Table.from_batches([batch.take(pa.array(keep, pa.int64()))])
+        keep = (reason < 0) & ~invalid
+        kept = batch if keep.all() else batch.filter(pa.array(keep))  # usually most rows
+        result.kept = pa.Table.from_batches([kept])
         extra = self._annotations(text, columns, reason, dropped, result, dropped)
         result.removed = _with(batch.take(pa.array(dropped, pa.int64())), extra)
         return result

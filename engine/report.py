@@ -14,7 +14,7 @@ EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_UNREADABLE = 0, 1, 3
 
 
 def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
-          workers: int, interrupted: int | None = None) -> dict:
+          workers: int, interrupted: int | None = None, busy_s: float = 0.0) -> dict:
     """The report as JSON-able data.
 
     Args:
@@ -25,6 +25,8 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
         elapsed: wall seconds of this invocation.
         workers: worker processes used.
         interrupted: the signal number that stopped the run, if any.
+        busy_s: worker seconds spent inside completed shards (excludes process start and
+            model loading): text / busy_s is the steady per-core speed.
     """
     rows = Counter()
     by_reason, by_category, terms = Counter(), Counter(), Counter()
@@ -91,6 +93,8 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
             "text_mb_s_per_worker": round(text_now / mb / elapsed / workers, 2)
             if elapsed and workers else None,
             "input_mb_s": round(input_now / mb / elapsed, 2) if elapsed else None,
+            "worker_busy_s": round(busy_s, 3),
+            "text_mb_s_per_busy_core": round(text_now / mb / busy_s, 2) if busy_s else None,
         },
         "removed_by_reason": dict(by_reason.most_common()),
         "removed_by_category": dict(by_category.most_common()),
@@ -120,7 +124,8 @@ def summary(report: dict, where: str) -> str:
     if t["text_mb_s"] is not None and report["bytes"]["text_processed_now"]:
         lines.append(f"text: {report['bytes']['text_processed_now'] / 1e6:,.1f} MB at "
                      f"{t['text_mb_s']:,.1f} MB/s ({t['text_mb_s_per_worker']:,.1f} MB/s "
-                     "per worker)")
+                     f"per worker; {t['text_mb_s_per_busy_core'] or 0:,.1f} MB/s per busy core "
+                     "excluding worker start)")
     if report["removed_by_reason"]:
         total = max(r["in"], 1)
         lines.append("removed by reason: " + ", ".join(

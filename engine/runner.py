@@ -135,10 +135,12 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
                 progress.close()
         processed = set()
         failed = {}
+        busy_s = 0.0
         if outcome is not None:
             markers.update(outcome.markers)
             processed = set(outcome.markers)
             failed = outcome.failed
+            busy_s = outcome.busy_s
         elif interrupted:
             for shard in pending:  # markers committed before the signal still count
                 marker = manifest.read_marker(out, shard)
@@ -146,7 +148,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
                     markers[shard.rel] = marker
                     processed.add(shard.rel)
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,
-                            min(workers, max(len(pending), 1)), interrupted)
+                            min(workers, max(len(pending), 1)), interrupted, busy_s)
         out.write_json(REPORT, data, "report")
         if not out.remote:  # every worker has stopped: staged files left are dead attempts'
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)

@@ -114,7 +114,7 @@ class ClassifierStage:
         score = np.full(n, np.nan, np.float32)
         per_label = np.full((n, len(labels)), np.nan, np.float32)
         if len(index):
-            subset = text.take(pa.array(index))
+            subset = text if len(index) == n else text.take(pa.array(index))
             score[index] = self.model.score(subset)
             if labels:
                 per_label[index] = self.model.score(subset, all_labels=True)

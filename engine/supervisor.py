@@ -45,6 +45,7 @@ class Outcome:
     errors: dict[str, list[str]] = field(default_factory=dict)  # every failed attempt
     failed: dict[str, list[str]] = field(default_factory=dict)  # shards out of retries
     attempts: Counter = field(default_factory=Counter)
+    busy_s: float = 0.0  # worker seconds spent on shards that completed
 
 
 class Supervisor:
@@ -131,10 +132,12 @@ class Supervisor:
                 elif kind == "fatal":
                     raise ModelError(f"workers cannot start: {detail}", code="E032")
                 elif kind == "done":
-                    shard, slot.shard = slot.shard, None
+                    slot.shard = None
+                    marker, seconds = detail
                     outcome.attempts[rel] += 1
-                    outcome.markers[rel] = detail
-                    self.on_event("done", rel, detail)
+                    outcome.markers[rel] = marker
+                    outcome.busy_s += seconds
+                    self.on_event("done", rel, marker)
                 elif kind == "error":
                     shard, slot.shard = slot.shard, None
                     self._attempt_failed(shard, detail, queue, outcome)

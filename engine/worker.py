@@ -5,7 +5,7 @@ They die with the parent: ``PR_SET_PDEATHSIG`` on Linux, and an end-of-file on t
 pipe everywhere, so killing the parent (even with ``kill -9``) leaves no orphans. SIGINT is
 ignored here: Ctrl-C goes to the parent, which decides what to stop.
 
-Messages to the parent: ``("ready", pid)``, ``("done", rel, marker)``,
+Messages to the parent: ``("ready", pid)``, ``("done", rel, (marker, seconds))``,
 ``("error", rel, message)`` for a shard that raised, ``("fatal", None, message)`` when the
 filter cannot be loaded at all.
 """
@@ -16,6 +16,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 import traceback
 
 PR_SET_PDEATHSIG = 1
@@ -61,8 +62,9 @@ def main(conn, parent_pid: int, spec, saved_matchers: dict, out_root: str, finge
         if shard is None:
             return
         try:
+            started = time.perf_counter()
             marker = process_shard(shard, filt, out, fingerprint, options)
-            conn.send(("done", shard.rel, marker))
+            conn.send(("done", shard.rel, (marker, time.perf_counter() - started)))
         except Exception as err:
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
             conn.send(("error", shard.rel, detail[-2000:]))
