@@ -125,7 +125,8 @@ def add_classification_head(encoder: onnx.ModelProto, hidden: str, weight: np.nd
         encoder: a graph with inputs ``input_ids``/``attention_mask`` and a
             ``[B, L, H]`` output named ``hidden``.
         weight: ``float32[H, k]``; bias ``float32[k]``.
-        activation: ``"softmax"`` (exclusive labels) or ``"sigmoid"`` (independent).
+        activation: ``"softmax"`` (exclusive labels), ``"sigmoid"`` (independent), or
+            ``"identity"`` (raw outputs: e.g. pooled embeddings to fit a head on).
 
     Returns:
         A new model whose only output is ``probabilities`` ``[B, k]``.
@@ -151,8 +152,8 @@ def add_classification_head(encoder: onnx.ModelProto, hidden: str, weight: np.nd
         node("Div", ["head_sum", "head_count_safe"], ["head_pooled"]),
         node("MatMul", ["head_pooled", "head_weight"], ["head_logits_nb"]),
         node("Add", ["head_logits_nb", "head_bias"], ["head_logits"]),
-        node("Softmax", ["head_logits"], [OUTPUT], axis=-1) if activation == "softmax"
-        else node("Sigmoid", ["head_logits"], [OUTPUT]),
+        node({"softmax": "Softmax", "sigmoid": "Sigmoid", "identity": "Identity"}[activation],
+             ["head_logits"], [OUTPUT], **({"axis": -1} if activation == "softmax" else {})),
     ])
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT,
