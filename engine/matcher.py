@@ -28,7 +28,12 @@ from engine.arrow_buffers import TextChunk, string_chunks
 from engine.errors import MatcherStateError, PatternError, TextError, UsageError
 from engine.patterns import PatternLimits, PatternSet
 from engine.text_transform import transform_with_map
-from engine.unicode_tables import alnum_bitmap, lower_tables, sigma_context_bitmaps
+from engine.unicode_tables import (
+    alnum_bitmap,
+    lower_tables,
+    lowering_needed_bitmap,
+    sigma_context_bitmaps,
+)
 
 ROW_OK, ROW_NULL, ROW_INVALID_UTF8 = 0, 1, 2
 _KERNEL = _matcher.ROW_STATUS
@@ -200,9 +205,12 @@ class Matcher:
         kernel_arrays = {k: arrays[k] for k in (
             "table", "classes", "o_pat", "o_link", "o_total", "pat_len", "weight",
             "cat_start", "cat_ids")}
+        self._lowering_needed = (
+            lowering_needed_bitmap(np.asarray(arrays["classes"]) != 0)
+            if self.ignore_case else None)
         self._kernel = _matcher.Automaton(
-            kernel_arrays, header["n_classes"],
-            len(self.categories), alnum_bitmap(), (*lower_tables(), *sigma_context_bitmaps()))
+            kernel_arrays, header["n_classes"], len(self.categories), alnum_bitmap(),
+            (*lower_tables(), *sigma_context_bitmaps()))
 
     def save(self, path: str | Path) -> Path:
         """Write the frozen automaton to ``path`` (versioned binary, memory-mappable)."""
@@ -323,7 +331,8 @@ class Matcher:
     def _scan_chunk(self, chunk: TextChunk, flags: int, strict: bool, total, distinct,
                     by_cat, weight, status) -> list:
         kstatus = np.empty(chunk.length, np.uint8)
-        _matcher.classify_rows(chunk.offsets, chunk.data, chunk.valid, kstatus)
+        _matcher.classify_rows(chunk.offsets, chunk.data, chunk.valid, kstatus,
+                               self._lowering_needed)
         invalid = np.flatnonzero(kstatus == _KERNEL["invalid"])
         if strict and len(invalid):
             row = chunk.row_start + int(invalid[0])
@@ -352,7 +361,8 @@ class Matcher:
         """Send non-ASCII rows that NFKC would change to the exact Python path."""
         import unicodedata
 
-        for r in np.flatnonzero(kstatus == _KERNEL["unicode"]).tolist():
+        unicode_rows = (kstatus == _KERNEL["unicode"]) | (kstatus == _KERNEL["unicode_plain"])
+        for r in np.flatnonzero(unicode_rows).tolist():
             text = chunk.data[chunk.offsets[r]:chunk.offsets[r + 1]].tobytes().decode()
             if not unicodedata.is_normalized("NFKC", text):
                 kstatus[r] = _KERNEL["slow"]

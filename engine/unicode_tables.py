@@ -104,3 +104,26 @@ def sigma_context_bitmaps() -> tuple[np.ndarray, np.ndarray]:
     cased = after_digit
     ignorable[0] = cased[0] = False
     return (np.packbits(cased, bitorder="little"), np.packbits(ignorable, bitorder="little"))
+
+
+def lowering_needed_bitmap(used_bytes: np.ndarray) -> np.ndarray:
+    """Code points whose lower-casing can change what an automaton sees.
+
+    ``used_bytes[b]`` is True where byte ``b`` occurs in a (lower-cased) pattern. A code
+    point matters if its lowering differs and either contains a used byte or changes
+    whether its neighbours see an alphanumeric character. Others (most non-ASCII text
+    against ASCII blocklists) can be scanned as they are: neither form can be part of a
+    match, and both end the automaton's current match attempt alike.
+    """
+    page_index, entries, _ = lower_tables()
+    flags = np.zeros(MAX_CODE_POINT, dtype=bool)
+    for page in np.flatnonzero(page_index != NO_PAGE):
+        block = entries[page_index[page] * 256 : page_index[page] * 256 + 256]
+        for offset in np.flatnonzero(block):
+            ch = chr(int(page) * 256 + int(offset))
+            forms = ["\u03c3", "\u03c2"] if ch == "\u03a3" else [ch.lower()]
+            flags[ord(ch)] = any(
+                any(used_bytes[b] for b in form.encode())
+                or ch.isalnum() != form[0].isalnum() or ch.isalnum() != form[-1].isalnum()
+                for form in forms)
+    return np.packbits(flags, bitorder="little")

@@ -28,6 +28,7 @@ cdef enum:
     ROW_INVALID = 2
     ROW_NULL = 3
     ROW_SLOW = 4
+    ROW_UNICODE_PLAIN = 5   # valid UTF-8 whose lower-casing cannot change any match
 
 cdef enum:
     F_WHOLE_WORDS = 1
@@ -44,7 +45,7 @@ cdef uint32_t NO_PAGE = 0xFFFFFFFFU
 
 ROW_STATUS = {
     "ascii": ROW_ASCII, "unicode": ROW_UNICODE, "invalid": ROW_INVALID,
-    "null": ROW_NULL, "slow": ROW_SLOW,
+    "null": ROW_NULL, "slow": ROW_SLOW, "unicode_plain": ROW_UNICODE_PLAIN,
 }
 FLAGS = {
     "whole_words": F_WHOLE_WORDS, "ignore_case": F_IGNORE_CASE, "detail": F_DETAIL,
@@ -250,82 +251,88 @@ def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S
 
 # --------------------------------------------------------------------------- row status
 
-cdef inline bint _is_ascii(const uint8_t* p, int64_t n) noexcept nogil:
-    cdef int64_t i = 0
-    cdef uint64_t acc = 0, w
-    while i + 8 <= n:
-        memcpy(&w, p + i, 8)
-        acc |= w
-        i += 8
-    if acc & 0x8080808080808080ULL:
-        return False
-    while i < n:
-        if p[i] & 0x80:
-            return False
-        i += 1
-    return True
+cdef inline uint8_t _row_status(const uint8_t* p, int64_t n,
+                                const uint8_t* needed_bits) noexcept nogil:
+    """One pass over a row: ascii, unicode_plain, unicode (lowering needed) or invalid.
 
-
-cdef inline bint _valid_utf8(const uint8_t* p, int64_t n) noexcept nogil:
-    """Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF."""
+    Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. ASCII runs are
+    skipped a word at a time. With ``needed_bits`` NULL every valid non-ASCII row is
+    reported as ``ROW_UNICODE``.
+    """
     cdef int64_t i = 0
     cdef uint8_t b0, b1
+    cdef uint64_t word
+    cdef bint seen_unicode = False, needs_lower = needed_bits == NULL
+    cdef int width
     while i < n:
+        if i + 8 <= n:
+            memcpy(&word, p + i, 8)
+            if not (word & 0x8080808080808080ULL):
+                i += 8
+                continue
         b0 = p[i]
         if b0 < 0x80:
             i += 1
-        elif 0xC2 <= b0 <= 0xDF:
+            continue
+        seen_unicode = True
+        if 0xC2 <= b0 <= 0xDF:
             if i + 1 >= n or (p[i + 1] & 0xC0) != 0x80:
-                return False
-            i += 2
+                return ROW_INVALID
+            width = 2
         elif 0xE0 <= b0 <= 0xEF:
             if i + 2 >= n:
-                return False
+                return ROW_INVALID
             b1 = p[i + 1]
             if (b1 & 0xC0) != 0x80 or (p[i + 2] & 0xC0) != 0x80:
-                return False
+                return ROW_INVALID
             if (b0 == 0xE0 and b1 < 0xA0) or (b0 == 0xED and b1 >= 0xA0):
-                return False
-            i += 3
+                return ROW_INVALID
+            width = 3
         elif 0xF0 <= b0 <= 0xF4:
             if i + 3 >= n:
-                return False
+                return ROW_INVALID
             b1 = p[i + 1]
             if ((b1 & 0xC0) != 0x80 or (p[i + 2] & 0xC0) != 0x80
                     or (p[i + 3] & 0xC0) != 0x80):
-                return False
+                return ROW_INVALID
             if (b0 == 0xF0 and b1 < 0x90) or (b0 == 0xF4 and b1 >= 0x90):
-                return False
-            i += 4
+                return ROW_INVALID
+            width = 4
         else:
-            return False
-    return True
+            return ROW_INVALID
+        if not needs_lower and _bit(needed_bits, _decode(p + i)):
+            needs_lower = True
+        i += width
+    if not seen_unicode:
+        return ROW_ASCII
+    return ROW_UNICODE if needs_lower else ROW_UNICODE_PLAIN
 
 
 def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
-                  uint8_t[::1] status):
-    """Fill ``status`` per row: ascii, unicode (valid UTF-8), invalid or null."""
+                  uint8_t[::1] status, needed_bits=None):
+    """Fill ``status`` per row: ascii, unicode_plain, unicode, invalid or null.
+
+    ``needed_bits``: code points whose lower-casing matters to the automaton; rows
+    without any are ``unicode_plain`` (scanned as they are). None: lowering not needed.
+    """
     cdef Py_ssize_t n = offsets.shape[0] - 1
     cdef const uint8_t[::1] valid_v
+    cdef const uint8_t[::1] needed_v
+    cdef const uint8_t* needed = NULL
     cdef bint has_valid = valid is not None
     if has_valid:
         valid_v = valid.view(np.uint8)
+    if needed_bits is not None:
+        needed_v = needed_bits
+        needed = &needed_v[0]
     cdef const uint8_t* d = &data[0] if data.shape[0] else NULL
     cdef Py_ssize_t r
-    cdef int64_t a, b
     with nogil:
         for r in range(n):
             if has_valid and not valid_v[r]:
                 status[r] = ROW_NULL
-                continue
-            a = offsets[r]
-            b = offsets[r + 1]
-            if b == a or _is_ascii(d + a, b - a):
-                status[r] = ROW_ASCII
-            elif _valid_utf8(d + a, b - a):
-                status[r] = ROW_UNICODE
             else:
-                status[r] = ROW_INVALID
+                status[r] = _row_status(d + offsets[r], offsets[r + 1] - offsets[r], needed)
 
 
 # --------------------------------------------------------------------------- scan
@@ -724,7 +731,8 @@ cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* 
         nd = 0
         used = 0
         while r < e:
-            if status[r] == ROW_ASCII or (status[r] == ROW_UNICODE and not transform):
+            if (status[r] == ROW_ASCII or status[r] == ROW_UNICODE_PLAIN
+                    or (status[r] == ROW_UNICODE and not transform)):
                 descs[nd].p = data + offs[r]
                 descs[nd].n = offs[r + 1] - offs[r]
                 descs[nd].row = r
