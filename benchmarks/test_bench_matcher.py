@@ -1,0 +1,66 @@
+"""pytest-benchmark suite for the matcher (seeded corpus, nested pattern sets).
+
+Run pinned to one core::
+
+    taskset -c 0 pytest benchmarks/test_bench_matcher.py --benchmark-enable
+
+Each case first checks that filter-engine's per-document counts equal an independent
+reference (pyahocorasick with Python boundary checks, from the ``bench`` extra), then
+times ``Matcher.count`` from the in-memory Arrow array. ``extra_info`` carries MB/s.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+import peers  # noqa: E402
+
+from engine import Matcher  # noqa: E402
+
+CORPUS_BYTES = 5_000_000
+PATTERN_COUNTS = [100, 1_000, 10_000, 100_000]
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return corpus.make_corpus(CORPUS_BYTES, seed=1234)
+
+
+@pytest.fixture(scope="module")
+def text_bytes(texts):
+    offsets, _ = peers._buffers(texts)
+    return int(offsets[-1] - offsets[0])
+
+
+@pytest.mark.parametrize("whole_words", [True, False], ids=["whole-word", "substring"])
+@pytest.mark.parametrize("n_patterns", PATTERN_COUNTS)
+def test_bench_count(benchmark, texts, text_bytes, n_patterns, whole_words):
+    patterns = corpus.make_patterns(n_patterns)
+    matcher = Matcher(patterns, whole_words=whole_words)
+    pyahocorasick = pytest.importorskip("ahocorasick")
+    del pyahocorasick
+    reference = peers.PEERS[[p.name for p in peers.PEERS].index(peers.REFERENCE)]
+    expected = reference.count(reference.build(patterns, whole_words), texts)
+    counts = benchmark(matcher.count, texts)
+    np.testing.assert_array_equal(counts, expected)
+    benchmark.extra_info["MB/s"] = text_bytes / benchmark.stats["median"] / 1e6
+    benchmark.extra_info["matches"] = int(counts.sum())
+
+
+@pytest.mark.parametrize("n_patterns", [10_000, 100_000])
+def test_bench_build(benchmark, n_patterns):
+    patterns = corpus.make_patterns(n_patterns)
+    matcher = benchmark.pedantic(Matcher, args=(patterns,), rounds=3, iterations=1)
+    benchmark.extra_info["automaton MB"] = matcher.automaton_bytes / 1e6
+
+
+def test_bench_load_saved(benchmark, tmp_path):
+    path = Matcher(corpus.make_patterns(100_000)).save(tmp_path / "m.fem")
+    benchmark.pedantic(Matcher.load, args=(path,), rounds=3, iterations=1)
