@@ -48,12 +48,13 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     """Filter one shard and commit its outputs and marker; returns the marker."""
     kept_rel, removed_rel = output_paths(shard)
     reader = ShardReader(shard.uri, filt.spec.text_column, filt.spec.batch_rows,
-                         options.max_decompressed_bytes, options.storage_options)
+                         options.max_decompressed_bytes, options.storage_options,
+                         shard.row_groups)
     sinks: dict[str, ParquetSink] = {}
     tally = _Tally()
     try:
         for batch in reader:
-            fault("batch", shard.rel)
+            fault("batch", shard.unit)
             result = filt.apply(batch)
             tally.add(result, reader.position)
             _write(sinks, "kept", kept_rel, out, result.kept, options)
@@ -74,7 +75,7 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     if "kept" not in sinks and reader.schema is not None:
         _write(sinks, "kept", kept_rel, out, reader.schema.empty_table(), options, force=True)
     outputs = {name: sink.commit() for name, sink in sorted(sinks.items())}
-    fault("before_marker", shard.rel)
+    fault("before_marker", shard.unit)
     marker = _marker(shard, spec_fingerprint, reader, tally, outputs)
     out.write_json(marker_path(shard), marker, "marker")
     return marker
@@ -144,7 +145,8 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
         status = "done"
     accounting = None if rows_in is None else rows_in == tally.kept + removed + unreadable
     return {
-        "shard": shard.rel,
+        "shard": shard.unit,
+        "row_groups": None if shard.row_groups is None else list(shard.row_groups),
         "uri": shard.uri,
         "input": {"size": shard.size, "version": shard.version},
         "spec_fingerprint": fingerprint,

@@ -26,14 +26,16 @@ FORMAT = 1
 
 
 def marker_path(shard: Shard) -> str:
-    return f"_done/{shard.rel}.json"
+    return f"_done/{shard.unit}.json"
 
 
-def build_manifest(shards: list[Shard], spec_dict: dict, fingerprint: str) -> dict:
+def build_manifest(shards: list[Shard], spec_dict: dict, fingerprint: str,
+                   max_unit_bytes: int | None = None) -> dict:
     return {
         "format": FORMAT,
         "engine": __version__,
         "spec_fingerprint": fingerprint,
+        "max_unit_bytes": max_unit_bytes,
         "spec": spec_dict,
         "inputs": [s.fingerprint() for s in shards],
     }
@@ -44,6 +46,9 @@ def changes(old: dict, new: dict) -> list[str]:
     found = []
     if old.get("spec_fingerprint") != new["spec_fingerprint"]:
         found.append("the filter changed (config, blocklist files or model files)")
+    if old.get("max_unit_bytes") != new.get("max_unit_bytes"):
+        found.append(f"the split size changed ({old.get('max_unit_bytes')} -> "
+                     f"{new.get('max_unit_bytes')}); outputs would be named differently")
     before = {i["rel"]: i for i in old.get("inputs", [])}
     after = {i["rel"]: i for i in new["inputs"]}
     for rel in sorted(after.keys() - before.keys()):

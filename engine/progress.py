@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 
 
 class Progress:
@@ -22,7 +23,8 @@ class Progress:
     def __init__(self, shards, stream=None, live: bool | None = None):
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
-        self.sizes = {s.rel: max(s.size, 0) for s in shards}
+        parts = Counter(s.rel for s in shards)  # a split file's bytes shared by its units
+        self.sizes = {s.unit: max(s.size, 0) / parts[s.rel] for s in shards}
         self.total_bytes = sum(self.sizes.values()) or 1
         self.total = len(shards)
         self.done = 0

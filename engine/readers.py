@@ -116,11 +116,15 @@ class ShardReader:
         max_decompressed_bytes: a compressed JSONL stream that inflates past this is cut
             there (a decompression bomb); the rest is reported as unreadable.
         storage_options: passed to fsspec for remote URLs.
+        row_groups: ``(first, stop)``: read only these Parquet row groups (a work unit of
+            a split file); row numbers stay those of the whole file.
     """
 
     def __init__(self, uri: str, text_column: str, batch_rows: int = 8192,
-                 max_decompressed_bytes: int = 64 << 30, storage_options: dict | None = None):
+                 max_decompressed_bytes: int = 64 << 30, storage_options: dict | None = None,
+                 row_groups: tuple[int, int] | None = None):
         self.uri = uri
+        self.row_groups = row_groups
         self.text_column = text_column
         self.batch_rows = batch_rows
         self.max_decompressed_bytes = max_decompressed_bytes
@@ -178,9 +182,10 @@ class ShardReader:
                               "E043") from err
         self._text_ok(pf.schema_arrow)
         meta = pf.metadata
-        self.stats.footer_rows = meta.num_rows
-        row = 0
-        for rg in range(meta.num_row_groups):
+        first, stop = self.row_groups or (0, meta.num_row_groups)
+        row = sum(meta.row_group(rg).num_rows for rg in range(first))
+        self.stats.footer_rows = sum(meta.row_group(rg).num_rows for rg in range(first, stop))
+        for rg in range(first, stop):
             rg_rows = meta.row_group(rg).num_rows
             done = 0
             try:

@@ -32,10 +32,11 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
     by_reason, by_category, terms = Counter(), Counter(), Counter()
     hists: dict[str, list[int]] = {}
     mismatches, quarantined, unreadable_rows = [], [], []
-    text_now = input_now = 0
+    text_now = 0
+    input_files: dict[str, int] = {}  # a split file counts once
     out_bytes = Counter()
     for shard in shards:
-        m = markers.get(shard.rel)
+        m = markers.get(shard.unit)
         if m is None:
             continue
         rows["kept"] += m["kept"]
@@ -51,19 +52,20 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
         for name, info in m["outputs"].items():
             out_bytes[name] += info["bytes"]
         if m["status"] == "unreadable":
-            quarantined.append({"shard": shard.rel, "error": m["error"]["message"]})
+            quarantined.append({"shard": shard.unit, "error": m["error"]["message"]})
         elif m["accounting_ok"] is False:
-            mismatches.append(shard.rel)
+            mismatches.append(shard.unit)
         if m["truncated"]:
-            unreadable_rows.append({"shard": shard.rel, **m["truncated"]})
-        unreadable_rows += [{"shard": shard.rel, **u} for u in m["unreadable_rows"][:5]]
-        if shard.rel in processed:
+            unreadable_rows.append({"shard": shard.unit, **m["truncated"]})
+        unreadable_rows += [{"shard": shard.unit, **u} for u in m["unreadable_rows"][:5]]
+        if shard.unit in processed:
             text_now += m["text_bytes"]
-            input_now += max(shard.size, 0)
-    done = sum(1 for s in shards if s.rel in markers)
+            input_files[shard.rel] = max(shard.size, 0)
+    input_now = sum(input_files.values())
+    done = sum(1 for s in shards if s.unit in markers)
     pending = len(shards) - done
     unreadable = bool(quarantined or rows["unreadable"] or any(
-        markers[s.rel]["truncated"] for s in shards if s.rel in markers))
+        markers[s.unit]["truncated"] for s in shards if s.unit in markers))
     if interrupted:
         status, code = "interrupted", 128 + interrupted
     elif pending or mismatches:

@@ -21,7 +21,7 @@ from pathlib import Path
 from engine import manifest, report
 from engine.filter import Filter
 from engine.job import JobOptions
-from engine.shards import discover
+from engine.shards import discover, split_large
 from engine.spec import FilterSpec
 from engine.supervisor import Supervisor
 from engine.writers import Output
@@ -68,8 +68,8 @@ def load_spec(spec) -> FilterSpec:
 def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         workers: int | None = None, max_retries: int = 2, shard_timeout: float | None = None,
         force: bool = False, progress=None, storage_options: dict | None = None,
-        row_group_bytes: int | None = None,
-        max_decompressed_bytes: int = 64 << 30) -> RunResult:
+        row_group_bytes: int | None = None, max_decompressed_bytes: int = 64 << 30,
+        max_unit_bytes: int | None = 1 << 30) -> RunResult:
     """Filter ``inputs`` (paths, globs, URLs) into ``output``; resume if it was started.
 
     Args:
@@ -84,6 +84,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         storage_options: fsspec options for remote inputs and outputs.
         row_group_bytes: target row-group size of the outputs.
         max_decompressed_bytes: cap on a compressed JSONL shard's inflated size.
+        max_unit_bytes: Parquet files larger than this are split into row-group ranges
+            processed in parallel (outputs ``<stem>.rg00000-00007.parquet``); None: never.
 
     Returns:
         RunResult; ``result.exit_code`` follows the CLI's exit codes.
@@ -93,7 +95,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
     """
     started = time.monotonic()
     spec = load_spec(spec)
-    shards = discover(inputs, storage_options)
+    files = discover(inputs, storage_options)
+    shards = split_large(files, max_unit_bytes, storage_options)
     fingerprint = spec.fingerprint()
     out = Output(str(output), storage_options)
     options = JobOptions(storage_options=dict(storage_options or {}),
@@ -101,8 +104,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
                          **({"row_group_bytes": row_group_bytes} if row_group_bytes else {}))
     workers = workers or default_workers()
     with manifest.Lock(out):
-        manifest.check_or_write(out, manifest.build_manifest(shards, spec.to_dict(),
-                                                              fingerprint), force)
+        manifest.check_or_write(out, manifest.build_manifest(
+            files, spec.to_dict(), fingerprint, max_unit_bytes), force)
         if out.remote:
             out.abort_stale_uploads()
         else:
@@ -112,7 +115,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         for shard in shards:
             marker = manifest.read_marker(out, shard)
             if manifest.marker_valid(marker, shard, fingerprint):
-                markers[shard.rel] = marker
+                markers[shard.unit] = marker
             else:
                 pending.append(shard)
         interrupted = None
@@ -145,8 +148,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
             for shard in pending:  # markers committed before the signal still count
                 marker = manifest.read_marker(out, shard)
                 if manifest.marker_valid(marker, shard, fingerprint):
-                    markers[shard.rel] = marker
-                    processed.add(shard.rel)
+                    markers[shard.unit] = marker
+                    processed.add(shard.unit)
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,
                             min(workers, max(len(pending), 1)), interrupted, busy_s)
         out.write_json(REPORT, data, "report")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from engine.errors import UsageError
@@ -33,12 +33,22 @@ class Shard:
         rel: the relative name outputs mirror (``a/b.parquet``).
         size: bytes on disk or in the store.
         version: ``mtime_ns`` (local) or the ETag (object stores), as a string.
+        row_groups: ``(first, stop)`` when a large Parquet file is split into work units
+            by row-group ranges; None for the whole file.
     """
 
     uri: str
     rel: str
     size: int
     version: str
+    row_groups: tuple[int, int] | None = None
+
+    @property
+    def unit(self) -> str:
+        """The work unit's name: ``rel``, or ``rel@rg<first>-<last>`` for a split file."""
+        if self.row_groups is None:
+            return self.rel
+        return f"{self.rel}@rg{self.row_groups[0]:05d}-{self.row_groups[1] - 1:05d}"
 
     @property
     def stem(self) -> str:
@@ -50,6 +60,8 @@ class Shard:
             for suffix in DATA_SUFFIXES:
                 if name.lower().endswith(suffix) and len(name) > len(suffix):
                     name, changed = name[: -len(suffix)], True
+        if self.row_groups is not None:
+            name += self.unit[len(self.rel):].replace("@", ".")
         return name
 
     def fingerprint(self) -> dict:
@@ -103,6 +115,53 @@ def check_collisions(shards: list[Shard]) -> None:
             + "; rename one input or run them into different -o directories",
             code="E003",
         )
+
+
+def split_large(shards: list[Shard], max_unit_bytes: int | None,
+                storage_options: dict | None = None) -> list[Shard]:
+    """Split Parquet files bigger than ``max_unit_bytes`` into row-group ranges.
+
+    Ranges are consecutive row groups whose compressed size stays within the limit (at
+    least one group each); they depend only on the file and the limit, never on the worker
+    count, so output names and bytes stay the same across runs.
+    """
+    if not max_unit_bytes:
+        return shards
+    from engine.readers import open_binary, sniff
+
+    units = []
+    for shard in shards:
+        if shard.size <= max_unit_bytes:
+            units.append(shard)
+            continue
+        try:
+            import pyarrow.parquet as pq
+
+            with open_binary(shard.uri, storage_options) as fh:
+                if sniff(fh.read(8), shard.uri)[0] != "parquet":
+                    units.append(shard)
+                    continue
+                fh.seek(0)
+                meta = pq.ParquetFile(fh).metadata
+        except Exception:  # unreadable: the worker reports it, as for any shard
+            units.append(shard)
+            continue
+        start, size = 0, 0
+        for rg in range(meta.num_row_groups):
+            group = meta.row_group(rg)
+            rg_bytes = sum(group.column(c).total_compressed_size
+                           for c in range(group.num_columns))
+            if rg > start and size + rg_bytes > max_unit_bytes:
+                units.append(replace(shard, row_groups=(start, rg)))
+                start, size = rg, 0
+            size += rg_bytes
+        if meta.num_row_groups and start == 0:
+            units.append(shard)  # one unit after all: keep the plain name
+        elif meta.num_row_groups:
+            units.append(replace(shard, row_groups=(start, meta.num_row_groups)))
+        else:
+            units.append(shard)
+    return units
 
 
 def _expand(pattern: str, storage_options: dict):

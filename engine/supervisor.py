@@ -101,7 +101,7 @@ class Supervisor:
         slot.deadline = time.monotonic() + self.shard_timeout if self.shard_timeout else float(
             "inf")
         slot.conn.send(shard)
-        self.on_event("start", shard.rel, slot.proc.pid)
+        self.on_event("start", shard.unit, slot.proc.pid)
 
     def _wait(self, queue: deque, outcome: Outcome) -> None:
         now = time.monotonic()
@@ -163,14 +163,14 @@ class Supervisor:
                              f"processing {slot.shard.uri!r}", queue, outcome)
 
     def _attempt_failed(self, shard: Shard, why: str, queue: deque, outcome: Outcome) -> None:
-        outcome.attempts[shard.rel] += 1
-        outcome.errors.setdefault(shard.rel, []).append(why)
-        if outcome.attempts[shard.rel] <= self.max_retries:
+        outcome.attempts[shard.unit] += 1
+        outcome.errors.setdefault(shard.unit, []).append(why)
+        if outcome.attempts[shard.unit] <= self.max_retries:
             queue.appendleft(shard)
-            self.on_event("retry", shard.rel, why)
+            self.on_event("retry", shard.unit, why)
         else:
-            outcome.failed[shard.rel] = outcome.errors[shard.rel]
-            self.on_event("failed", shard.rel, why)
+            outcome.failed[shard.unit] = outcome.errors[shard.unit]
+            self.on_event("failed", shard.unit, why)
 
     def _stop(self, slot: _Slot) -> None:
         """Terminate one worker, then kill it if it does not go within the grace period."""

@@ -64,7 +64,7 @@ def main(conn, parent_pid: int, spec, saved_matchers: dict, out_root: str, finge
         try:
             started = time.perf_counter()
             marker = process_shard(shard, filt, out, fingerprint, options)
-            conn.send(("done", shard.rel, (marker, time.perf_counter() - started)))
+            conn.send(("done", shard.unit, (marker, time.perf_counter() - started)))
         except Exception as err:
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            conn.send(("error", shard.rel, detail[-2000:]))
+            conn.send(("error", shard.unit, detail[-2000:]))

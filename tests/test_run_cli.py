@@ -134,3 +134,23 @@ def _wait_for(condition, timeout=120):
     while not condition():
         assert time.monotonic() < deadline, "condition never became true"
         time.sleep(0.05)
+
+
+def test_run_splits_a_large_file_by_row_group_ranges(tmp_path):
+    config = write_lists(tmp_path)
+    write_shards(tmp_path, count=1, rows=8000, row_group=1000)
+    glob = str(tmp_path / "data" / "*.parquet")
+    size = (tmp_path / "data" / "s0.parquet").stat().st_size
+    split = str(size / 3 / 1e6)  # about three units
+    one = cli("run", glob, "-o", tmp_path / "one", "-c", config, "--workers", "1",
+              "--split-mb", split)
+    two = cli("run", glob, "-o", tmp_path / "two", "-c", config, "--workers", "2",
+              "--split-mb", split)
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    assert output_digests(tmp_path / "one") == output_digests(tmp_path / "two")
+    kept = sorted(p.name for p in (tmp_path / "two" / "kept").glob("*.parquet"))
+    assert len(kept) >= 3 and kept[0].startswith("s0.rg00000-")
+    report = check_accounting(tmp_path / "two", expect_shards=len(kept))
+    assert report["rows"]["in"] == 8000
+    rows = sum(pq.ParquetFile(tmp_path / "two" / "kept" / k).metadata.num_rows for k in kept)
+    assert rows == report["rows"]["kept"]

@@ -32,6 +32,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--row-group-mb", type=float, help="output row-group size (default 128)")
     parser.add_argument("--max-decompressed-bytes", type=int, default=64 << 30,
                         help="cap on one compressed JSONL shard's inflated size")
+    parser.add_argument("--split-mb", type=float, default=1024,
+                        help="split Parquet files larger than this across workers by "
+                        "row-group ranges (default 1024; 0: never)")
     parser.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
                         help="live bar on a terminal, plain log lines otherwise (default auto)")
 
@@ -40,7 +43,7 @@ def main(args) -> int:
     from engine.errors import UsageError
     from engine.progress import Progress
     from engine.runner import default_workers, load_spec, run
-    from engine.shards import discover
+    from engine.shards import discover, split_large
 
     spec = load_spec(args.config)
     changes = {k: v for k, v in (("mode", args.mode), ("text_column", args.text_column)) if v}
@@ -58,12 +61,14 @@ def main(args) -> int:
     progress = None
     if args.progress != "none":
         live = {"auto": None, "bar": True, "plain": False}[args.progress]
-        progress = Progress(discover(args.inputs), live=live)
+        progress = Progress(split_large(discover(args.inputs), int(args.split_mb * 1e6)),
+                            live=live)
     result = run(
         args.inputs, args.output, spec, workers=args.workers, max_retries=args.max_retries,
         shard_timeout=args.shard_timeout, force=args.force, progress=progress,
         row_group_bytes=int(args.row_group_mb * 1e6) if args.row_group_mb else None,
         max_decompressed_bytes=args.max_decompressed_bytes,
+        max_unit_bytes=int(args.split_mb * 1e6) or None,
     )
     print(result.summary(), file=sys.stderr)
     return result.exit_code
