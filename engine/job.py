@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.errors import ShardError
+from engine.errors import RunStateError, ShardError
 from engine.filter import Filter
 from engine.manifest import marker_path
 from engine.readers import ShardReader
@@ -72,6 +72,13 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
         for sink in sinks.values():
             sink.abort()
         raise
+    changed = _changed_since_discovery(shard)
+    if changed:
+        for sink in sinks.values():
+            sink.abort()
+        raise RunStateError(f"shard {shard.uri!r} changed while it was read ({changed}); "
+                            "its outputs were discarded; rerun with --force once it is stable",
+                            code="E064")
     if "kept" not in sinks and reader.schema is not None:
         _write(sinks, "kept", kept_rel, out, reader.schema.empty_table(), options, force=True)
     outputs = {name: sink.commit() for name, sink in sorted(sinks.items())}
@@ -79,6 +86,19 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     marker = _marker(shard, spec_fingerprint, reader, tally, outputs)
     out.write_json(marker_path(shard), marker, "marker")
     return marker
+
+
+def _changed_since_discovery(shard: Shard) -> str | None:
+    """Compare a local input's size and mtime with what discovery saw (None: unchanged)."""
+    if "://" in shard.uri and not shard.uri.startswith("file://"):
+        return None  # object versions are immutable; the ETag was taken at discovery
+    try:
+        st = os.stat(shard.uri.removeprefix("file://"))
+    except OSError as err:
+        return f"cannot stat it: {err}"
+    if (st.st_size, str(st.st_mtime_ns)) != (shard.size, shard.version):
+        return f"size {shard.size} -> {st.st_size}, mtime {shard.version} -> {st.st_mtime_ns}"
+    return None
 
 
 def _write(sinks, name, rel, out, table, options, force=False) -> None:
