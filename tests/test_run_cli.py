@@ -154,3 +154,13 @@ def test_run_splits_a_large_file_by_row_group_ranges(tmp_path):
     assert report["rows"]["in"] == 8000
     rows = sum(pq.ParquetFile(tmp_path / "two" / "kept" / k).metadata.num_rows for k in kept)
     assert rows == report["rows"]["kept"]
+
+
+def test_explain_shows_the_decision_and_its_evidence(tmp_path):
+    config = write_lists(tmp_path)
+    proc = cli("explain", "-c", config, "anthrax then sarin", "a quiet river")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("REMOVE (cbrn)")
+    assert "    bl_terms: ['anthrax', 'sarin']" in lines
+    assert any(line.startswith("KEEP  'a quiet river'") for line in lines)

@@ -1,0 +1,66 @@
+"""``filter-engine explain``: why a text (or one row of a shard) is kept or removed."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+NAME = "explain"
+HELP = "show stage values, matched terms, scores and the decision for texts or a shard row"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("texts", nargs="*", metavar="TEXT",
+                        help="texts to explain (default: one per line on stdin)")
+    parser.add_argument("-c", "--config", metavar="TOML",
+                        help="filter config (default: the shipped default filter)")
+    parser.add_argument("--shard", help="explain a row of this shard instead")
+    parser.add_argument("--row", type=int, default=0, help="row index in --shard (default 0)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per text")
+
+
+def _shard_row(spec, uri: str, row: int):
+    import pyarrow as pa
+
+    from engine.errors import UsageError
+    from engine.readers import ShardReader
+
+    seen = 0
+    for batch in ShardReader(uri, spec.text_column, spec.batch_rows):
+        if row < seen + batch.num_rows:
+            return pa.Table.from_batches([batch.slice(row - seen, 1)])
+        seen += batch.num_rows
+    raise UsageError(f"shard {uri!r} has {seen} readable rows; --row {row} is past the end",
+                     code="E001")
+
+
+def main(args) -> int:
+    import pyarrow as pa
+
+    from engine.filter import Filter
+    from engine.runner import load_spec
+
+    spec = load_spec(args.config).with_options(mode="annotate")
+    if args.shard:
+        table = _shard_row(spec, args.shard, args.row)
+    else:
+        texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+        table = pa.table({spec.text_column: pa.array(texts, pa.string())})
+    result = Filter(spec).apply(table)
+    rows = result.kept.to_pylist()
+    for i, _ in result.unreadable:
+        print(f"row {i}: unreadable (invalid UTF-8)")
+    for row in rows:
+        info = {k: v for k, v in row.items() if k.startswith("fe_")}
+        text = row[spec.text_column]
+        if args.json:
+            print(json.dumps({"text": text, **info}, ensure_ascii=False))
+            continue
+        shown = repr(text[:120] + ("..." if len(text) > 120 else "")) if text else repr(text)
+        verdict = "KEEP" if info.pop("fe_keep") else f"REMOVE ({info['fe_reason']})"
+        info.pop("fe_reason")
+        print(f"{verdict}  {shown}")
+        for key, value in info.items():
+            if value not in (0, [], None):
+                print(f"    {key[3:]}: {value}")
+    return 0
