@@ -72,3 +72,17 @@ def test_s3_to_s3_commits_uploads_then_markers_and_resumes(s3, tmp_path):
     assert fs.size(f"out-s3/run1/{kept['path']}") == kept["bytes"]
     again = cli(*args, **env)
     assert again.returncode == 0 and "1 already done" in again.stderr
+
+
+def test_s3_stale_multipart_uploads_under_the_output_are_aborted(s3, tmp_path):
+    fs, env = s3
+    put_shards(fs, "in-mpu")
+    fs.mkdir("out-mpu")
+    stale = fs.call_s3("create_multipart_upload", Bucket="out-mpu", Key="run/kept/s0.parquet")
+    other = fs.call_s3("create_multipart_upload", Bucket="out-mpu", Key="elsewhere/x")
+    config = write_lists(tmp_path)
+    proc = cli("run", "s3://in-mpu/cc/s0.parquet", "-o", "s3://out-mpu/run", "-c", config,
+               **env)
+    assert proc.returncode == 0, proc.stderr
+    left = {u["UploadId"] for u in fs.list_multipart_uploads("out-mpu")}
+    assert stale["UploadId"] not in left and other["UploadId"] in left
