@@ -35,6 +35,8 @@ JSONL_BLOCK = 8 << 20
 READ_SIZE = 256 << 10
 #: One JSON line longer than this stops the shard (memory bound for newline-free input).
 MAX_LINE_BYTES = 512 << 20
+#: What malformed or truncated data raises; anything else (MemoryError, bugs) propagates.
+_DATA_ERRORS = (pa.ArrowException, OSError, EOFError, ValueError)
 _BLANK = re.compile(rb"(?m)^[ \t\r]*$")
 
 
@@ -177,7 +179,7 @@ class ShardReader:
     def _parquet(self, fh) -> Iterator[pa.RecordBatch]:
         try:
             pf = pq.ParquetFile(fh)
-        except Exception as err:  # pyarrow raises ArrowInvalid / OSError for bad footers
+        except _DATA_ERRORS as err:  # pyarrow raises ArrowInvalid / OSError for bad footers
             raise shard_error(self.uri, "parquet_footer", f"unreadable Parquet: {err}",
                               "E043") from err
         self._text_ok(pf.schema_arrow)
@@ -194,7 +196,7 @@ class ShardReader:
                     self.position = row + done
                     done += batch.num_rows
                     yield self._normalize(batch)
-            except Exception as err:
+            except _DATA_ERRORS as err:
                 self.stats.unreadable.append(Unreadable(
                     row + done, rg_rows - done, "parquet_decode",
                     f"row group {rg} (rows {row + done}..{row + rg_rows - 1}): {err}"))
@@ -204,7 +206,7 @@ class ShardReader:
     def _ipc(self, fh, fmt: str) -> Iterator[pa.RecordBatch]:
         try:
             reader = pa.ipc.open_file(fh) if fmt == "ipc-file" else pa.ipc.open_stream(fh)
-        except Exception as err:
+        except _DATA_ERRORS as err:
             raise shard_error(self.uri, "ipc", f"unreadable Arrow IPC: {err}", "E043") from err
         self._text_ok(reader.schema)
         row = 0
@@ -220,7 +222,7 @@ class ShardReader:
                     self.position = row
                     row += part.num_rows
                     yield self._normalize(part)
-        except Exception as err:
+        except _DATA_ERRORS as err:
             self.stats.truncated = Unreadable(row, 0, "ipc", f"after row {row}: {err}")
 
     # -- JSON lines ----------------------------------------------------------------------
@@ -235,7 +237,7 @@ class ShardReader:
         while True:
             try:
                 chunk = _read_block(stream)
-            except Exception as err:  # truncated or corrupt compressed stream
+            except _DATA_ERRORS as err:  # truncated or corrupt compressed stream
                 data = pending + getattr(err, "partial", b"")
                 cut = data.rfind(b"\n") + 1
                 yield from parser.parse(data[:cut], row, final=True)
@@ -348,7 +350,7 @@ class _JsonlBlocks:
             table = self._parse(block)
         except ShardError:
             raise
-        except Exception:  # a bad line somewhere in the block: find it line by line
+        except _DATA_ERRORS:  # a bad line somewhere in the block: find it line by line
             return None
         return table if table.num_rows == n_rows else None
 
@@ -367,7 +369,7 @@ class _JsonlBlocks:
                 tables.append(table)
             except ShardError:
                 raise
-            except Exception as err:
+            except _DATA_ERRORS as err:
                 self.reader.stats.unreadable.append(Unreadable(
                     row + i, 1, "json", f"row {row + i}: {type(err).__name__}: {err}"[:300]))
         if self.schema is None:
