@@ -164,3 +164,22 @@ def test_explain_shows_the_decision_and_its_evidence(tmp_path):
     assert lines[0].startswith("REMOVE (cbrn)")
     assert "    bl_terms: ['anthrax', 'sarin']" in lines
     assert any(line.startswith("KEEP  'a quiet river'") for line in lines)
+
+
+def test_dry_run_estimates_without_writing(tmp_path):
+    config, glob, out = setup(tmp_path, count=2)
+    proc = cli("run", glob, "-o", out, "-c", config, "--dry-run", "--sample-rows", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert "would remove" in proc.stdout and "estimated run time" in proc.stdout
+    assert "cbrn:" in proc.stdout
+    assert not out.exists()
+
+
+def test_progress_bar_when_asked_and_report_has_the_figures(tmp_path):
+    config, glob, out = setup(tmp_path, count=2)
+    proc = cli("run", glob, "-o", out, "-c", config, "--progress", "bar")
+    assert proc.returncode == 0, proc.stderr
+    assert "\r[" in proc.stderr and "2/2 shards" in proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["top_terms"] and report["removed_by_category"]
+    assert report["throughput"]["text_mb_s"] > 0 and report["bytes"]["kept_output"] > 0
