@@ -179,7 +179,7 @@ def test_progress_bar_when_asked_and_report_has_the_figures(tmp_path):
     config, glob, out = setup(tmp_path, count=2)
     proc = cli("run", glob, "-o", out, "-c", config, "--progress", "bar")
     assert proc.returncode == 0, proc.stderr
-    assert "\r[" in proc.stderr and "2/2 shards" in proc.stderr
+    assert "[" + "#" * 30 + "] 2/2 shards" in proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["top_terms"] and report["removed_by_category"]
     assert report["throughput"]["text_mb_s"] > 0 and report["bytes"]["kept_output"] > 0
