@@ -6,6 +6,10 @@ group that does not decode, a JSONL line that does not parse, or the unknown tai
 truncated or over-limit compressed stream. Whatever is wrong with a whole shard (no such
 file, no footer, no text column) raises ``ShardError`` naming the shard; the runner then
 quarantines it and goes on.
+
+JSONL columns and types come from the shard's first block (8 MB); later lines are parsed
+against that schema: a line whose types differ is reported unreadable, and a field that
+first appears after the first block is not carried into the outputs (a known limit).
 """
 
 from __future__ import annotations
