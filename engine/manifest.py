@@ -88,14 +88,27 @@ def check_or_write(out: Output, manifest: dict, force: bool) -> bool:
     return text is not None
 
 
-def marker_valid(marker: dict | None, shard: Shard, fingerprint: str) -> bool:
-    """A marker counts only for the same input bytes and the same filter."""
-    return bool(
+def marker_valid(marker: dict | None, shard: Shard, fingerprint: str,
+                 out: Output | None = None) -> bool:
+    """A marker counts only for the same input bytes and the same filter, and (locally)
+    only while its outputs still have the sizes it recorded; otherwise the shard is redone.
+    """
+    if not (
         marker
         and marker.get("spec_fingerprint") == fingerprint
         and marker.get("input", {}).get("size") == shard.size
         and marker.get("input", {}).get("version") == shard.version
-    )
+    ):
+        return False
+    if out is None or out.remote:
+        return True
+    for info in marker.get("outputs", {}).values():
+        try:
+            if os.path.getsize(out.path(info["path"])) != info["bytes"]:
+                return False
+        except (OSError, KeyError, ValueError):
+            return False
+    return True
 
 
 def read_marker(out: Output, shard: Shard) -> dict | None:

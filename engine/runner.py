@@ -114,7 +114,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         pending = []
         for shard in shards:
             marker = manifest.read_marker(out, shard)
-            if manifest.marker_valid(marker, shard, fingerprint):
+            if manifest.marker_valid(marker, shard, fingerprint, out):
                 markers[shard.unit] = marker
             else:
                 pending.append(shard)
@@ -147,7 +147,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         elif interrupted:
             for shard in pending:  # markers committed before the signal still count
                 marker = manifest.read_marker(out, shard)
-                if manifest.marker_valid(marker, shard, fingerprint):
+                if manifest.marker_valid(marker, shard, fingerprint, out):
                     markers[shard.unit] = marker
                     processed.add(shard.unit)
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,

@@ -183,3 +183,14 @@ def test_progress_bar_when_asked_and_report_has_the_figures(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["top_terms"] and report["removed_by_category"]
     assert report["throughput"]["text_mb_s"] > 0 and report["bytes"]["kept_output"] > 0
+
+
+def test_resume_redoes_a_shard_whose_output_was_damaged(tmp_path):
+    config, glob, out = setup(tmp_path, count=2)
+    assert cli("run", glob, "-o", out, "-c", config).returncode == 0
+    kept = out / "kept" / "s0.parquet"
+    kept.write_bytes(kept.read_bytes()[:-100])
+    again = cli("run", glob, "-o", out, "-c", config)
+    assert again.returncode == 0, again.stderr
+    assert "1 processed now, 1 already done" in again.stderr
+    check_accounting(out, 2)
