@@ -82,15 +82,20 @@ def collect(
 
 
 def from_iterable(patterns, category: str = DEFAULT_CATEGORY) -> Iterator[tuple]:
-    """Items from ``str`` or ``(pattern, category[, weight])`` values."""
-    if isinstance(patterns, str | bytes | Path):
+    """Items from ``str``, ``(pattern, category[, weight])`` or ``Path`` (a file) values."""
+    if isinstance(patterns, Path):
+        patterns = [patterns]
+    if isinstance(patterns, str | bytes):
         raise PatternError(
-            "patterns must be an iterable of strings; use Matcher.from_files for files",
+            "patterns must be an iterable of strings, not one string; for files pass "
+            "pathlib.Path objects or use Matcher.from_files",
             code="E012",
         )
     for i, item in enumerate(patterns):
         where = f"pattern #{i}"
-        if isinstance(item, tuple):
+        if isinstance(item, Path):
+            yield from from_files([item])
+        elif isinstance(item, tuple):
             if len(item) not in (2, 3):
                 raise PatternError(f"{where}: expected (pattern, category[, weight])",
                                    code="E012")

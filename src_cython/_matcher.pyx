@@ -56,14 +56,16 @@ FLAGS = {
 # --------------------------------------------------------------------------- build
 
 def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
-                    bint ignore_case):
+                    bint ignore_case, int64_t max_table_bytes):
     """Build the DFA for deduplicated, already transformed UTF-8 patterns.
 
     Three passes, one dense allocation: a sparse trie (sibling lists), failure links by
     breadth-first search over it, then the dense table filled in breadth-first order,
     each row a copy of its failure state's row with its own children written over it.
     States with outputs get the highest ids. Returns a dict of NumPy arrays and sizes
-    (see ``Automaton``). Patterns must be non-empty and unique.
+    (see ``Automaton``). Patterns must be non-empty and unique. Raises OverflowError,
+    before the dense table is allocated, if it would exceed ``max_table_bytes`` or
+    32-bit transitions.
     """
     cdef Py_ssize_t n_pat = pat_offs.shape[0] - 1
     cdef uint8_t cls[256]
@@ -122,7 +124,12 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
             pat_at[s] = <int32_t> p
     cdef uint32_t W = (C + 2) & ~1u
     if <uint64_t> S * W >= 0xFFFFFFFF:
-        raise OverflowError("automaton has too many states for 32-bit transitions")
+        raise OverflowError(
+            f"{S:,} states x {W} slots do not fit 32-bit transitions; split the blocklist")
+    if S * W * 4 > max_table_bytes:
+        raise OverflowError(
+            f"the automaton would take {S * W * 4:,} bytes ({S:,} states x {W} slots), over "
+            f"the limit of {max_table_bytes:,} (PatternLimits.max_automaton_bytes)")
     return _finish_build(first_child, sibling, label, pat_at, root_child, S, C, W, cls)
 
 
