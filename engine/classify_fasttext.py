@@ -126,6 +126,9 @@ def read_fasttext_bin(path: str | Path) -> FastTextModel:
     if matrix_out.shape != (nlabels, args["dim"]):
         raise _fail(path, f"output matrix is {matrix_out.shape}, expected "
                     f"({nlabels}, {args['dim']}); corrupt file")
+    if not (np.isfinite(matrix_in).all() and np.isfinite(matrix_out).all()):
+        raise _fail(path, "weights hold NaN or infinity (training diverged); retrain with "
+                    "a lower -lr")
     return FastTextModel(args, words, labels, matrix_in, matrix_out)
 
 

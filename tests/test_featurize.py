@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -120,15 +125,34 @@ def sms_train_file(tmp_path_factory):
     return path, texts[2000:3000]
 
 
+_TRAIN = """
+import sys, json, fasttext
+path, out, kwargs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+for seed in range(5):  # a rare spurious NaN loss: a new seed gives a new trajectory
+    try:
+        model = fasttext.train_supervised(path, verbose=0, thread=1, seed=seed, **kwargs)
+    except RuntimeError as err:
+        error = err
+        continue
+    model.save_model(out)
+    sys.exit(0)
+sys.exit(f"fastText training failed: {error}")
+"""
+
+
 def train_fasttext(path, **kwargs):
-    """fastText 0.9.2 wheels sometimes report a spurious NaN loss; retry (seeded)."""
+    """A fastText model trained in a fresh process, then loaded here.
+
+    In-process training after other tests (onnxruntime, tokenizers in the same process)
+    reported "Encountered NaN" for every seed, while the same call in a fresh process
+    trains normally; a subprocess keeps these tests independent of test order.
+    """
     fasttext = pytest.importorskip("fasttext")
-    for _ in range(5):
-        try:
-            return fasttext.train_supervised(str(path), verbose=0, thread=1, seed=0, **kwargs)
-        except RuntimeError as err:
-            last = err
-    raise last
+    key = abs(hash(json.dumps(kwargs, sort_keys=True)))
+    out = Path(path).with_name(f"{Path(path).stem}-{key}.bin")
+    subprocess.run([sys.executable, "-c", _TRAIN, str(path), str(out), json.dumps(kwargs)],
+                   check=True)
+    return fasttext.load_model(str(out))
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -136,9 +160,12 @@ def train_fasttext(path, **kwargs):
     {"wordNgrams": 3, "bucket": 20_000, "minn": 2, "maxn": 5},
 ])
 def test_featurize_matches_fasttext_ids(sms_train_file, kwargs):
-    """fastText's sentence vector is the mean of the input rows of its ids: ours agree."""
+    """fastText's sentence vector is the mean of the input rows of its ids: ours agree.
+
+    rtol: a model that trained to large weights sums float32 rows in another order.
+    """
     path, texts = sms_train_file
-    model = train_fasttext(path, dim=24, epoch=1, **kwargs)
+    model = train_fasttext(path, dim=24, epoch=1, lr=0.05, **kwargs)
     words = [w.encode("utf-8") for w in model.get_words()]
     offsets, data = vocab_arrays(words)
     fz = HashedFeaturizer(offsets, data, kwargs["bucket"], kwargs["wordNgrams"],
@@ -147,7 +174,7 @@ def test_featurize_matches_fasttext_ids(sms_train_file, kwargs):
     matrix = model.get_input_matrix()
     for text, ids in zip(texts, run(fz, texts), strict=True):
         ours = matrix[ids].mean(axis=0) if ids else np.zeros(matrix.shape[1])
-        np.testing.assert_allclose(ours, model.get_sentence_vector(text), atol=1e-6,
+        np.testing.assert_allclose(ours, model.get_sentence_vector(text), rtol=1e-5, atol=1e-6,
                                    err_msg=text)
 
 

@@ -49,8 +49,8 @@ def fasttext_probs(model, texts, labels):
 
 
 @pytest.mark.parametrize("case", [
-    ("two", {"wordNgrams": 2, "bucket": 100_000}),
-    ("two", {"wordNgrams": 2, "bucket": 50_000, "minn": 3, "maxn": 5}),
+    ("two", {"wordNgrams": 2, "bucket": 100_000, "lr": 0.05}),
+    ("two", {"wordNgrams": 2, "bucket": 50_000, "minn": 3, "maxn": 5, "lr": 0.05}),
     ("three", {"wordNgrams": 2, "bucket": 100_000, "lr": 0.05}),
     ("three", {"wordNgrams": 2, "bucket": 100_000, "loss": "ova", "lr": 0.05}),
     ("two", {"wordNgrams": 3, "bucket": 100_000, "loss": "ns", "lr": 0.05}),
