@@ -156,7 +156,9 @@ class Matcher:
         pat_offs = np.zeros(len(pset.keys) + 1, dtype=np.int64)
         np.cumsum([len(k) for k in pset.keys], out=pat_offs[1:])
         try:
-            built = _matcher.build_automaton(pat_data, pat_offs, self.ignore_case,
+            order = np.array(sorted(range(len(pset.keys)), key=pset.keys.__getitem__),
+                             dtype=np.int64)
+            built = _matcher.build_automaton(pat_data, pat_offs, order, self.ignore_case,
                                              limits.max_automaton_bytes)
         except OverflowError as err:
             raise PatternError(f"blocklist too large: {err}", code="E019") from err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import struct
 from pathlib import Path
 
@@ -42,7 +43,7 @@ SECTION_DTYPES = {
 
 
 def write(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Write header + sections to ``path`` (via a temporary name, then rename)."""
+    """Write header + sections to ``path`` (temporary name, fsync, then rename)."""
     path = Path(path)
     sections = {}
     offset = 0
@@ -60,8 +61,10 @@ def write(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> None
         f.write(b"\0" * (data_start - _PREFIX.size - len(header_bytes)))
         for name, dtype in SECTION_DTYPES.items():
             array = np.ascontiguousarray(arrays[name], dtype=dtype)
-            f.write(array.tobytes())
+            f.write(memoryview(array).cast("B"))
             f.write(b"\0" * (_aligned(array.nbytes) - array.nbytes))
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
 
 

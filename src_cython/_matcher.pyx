@@ -56,14 +56,15 @@ FLAGS = {
 # --------------------------------------------------------------------------- build
 
 def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
-                    bint ignore_case, int64_t max_table_bytes):
+                    const int64_t[::1] order, bint ignore_case, int64_t max_table_bytes):
     """Build the DFA for deduplicated, already transformed UTF-8 patterns.
 
     Three passes, one dense allocation: a sparse trie (sibling lists), failure links by
     breadth-first search over it, then the dense table filled in breadth-first order,
     each row a copy of its failure state's row with its own children written over it.
     States with outputs get the highest ids. Returns a dict of NumPy arrays and sizes
-    (see ``Automaton``). Patterns must be non-empty and unique. Raises OverflowError,
+    (see ``Automaton``). Patterns must be non-empty and unique, and ``order`` must list
+    them in byte order (it makes the trie a single sweep). Raises OverflowError,
     before the dense table is allocated, if it would exceed ``max_table_bytes`` or
     32-bit transitions.
     """
@@ -97,31 +98,40 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
     cdef int32_t* label = &trie[2, 0]
     cdef int32_t* pat_at = &trie[3, 0]
     cdef int32_t root_child[256]
-    cdef int64_t S = 1, s, p, t, c
+    cdef int64_t S = 1, s, p, t, c, i, a, length, lcp, prev_a = 0, prev_len = 0
+    cdef int64_t max_len = 0
+    for p in range(n_pat):
+        max_len = max(max_len, pat_offs[p + 1] - pat_offs[p])
+    path_a = np.zeros(max_len + 1, np.int64)
+    cdef int64_t[::1] path = path_a
     with nogil:
+        # Patterns in byte order: each shares its path with the previous one up to their
+        # common prefix and adds new states after it, so no child is ever searched for.
         memset(root_child, 0, sizeof(root_child))
         for t in range(max_states):
             pat_at[t] = -1
-        for p in range(n_pat):
-            s = 0
-            for k in range(pat_offs[p], pat_offs[p + 1]):
+        for i in range(n_pat):
+            p = order[i]
+            a = pat_offs[p]
+            length = pat_offs[p + 1] - a
+            lcp = 0
+            while lcp < length and lcp < prev_len and pat_data[a + lcp] == pat_data[prev_a + lcp]:
+                lcp += 1
+            s = path[lcp]
+            for k in range(a + lcp, a + length):
                 c = cls[pat_data[k]]
+                t = S
+                S += 1
+                label[t] = <int32_t> c
                 if s == 0:
-                    t = root_child[c]
-                else:
-                    t = first_child[s]
-                    while t and label[t] != c:
-                        t = sibling[t]
-                if t == 0:
-                    t = S
-                    S += 1
-                    label[t] = <int32_t> c
-                    if s == 0:
-                        root_child[c] = <int32_t> t
-                    sibling[t] = first_child[s]
-                    first_child[s] = <int32_t> t
+                    root_child[c] = <int32_t> t
+                sibling[t] = first_child[s]
+                first_child[s] = <int32_t> t
+                path[k - a + 1] = t
                 s = t
             pat_at[s] = <int32_t> p
+            prev_a = a
+            prev_len = length
     cdef uint32_t W = (C + 2) & ~1u
     if <uint64_t> S * W >= 0xFFFFFFFF:
         raise OverflowError(
