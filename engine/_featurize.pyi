@@ -41,3 +41,6 @@ class HashedFeaturizer:
         end: int = -1,
     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
         """Feature ids of rows ``begin:end``: ``(ids int32[N], doc_offsets int64[rows + 1])``."""
+
+def bucket_of(value: int, bucket: int) -> int:
+    """``value % bucket`` computed the kernel's way (exposed for property tests)."""
