@@ -1,0 +1,75 @@
+"""Type stub for the compiled matcher kernel (src_cython/_matcher.pyx); use engine.matcher."""
+
+import numpy as np
+import numpy.typing as npt
+
+#: Row status codes written by ``classify_rows`` and the scan.
+ROW_STATUS: dict[str, int]
+#: Scan flags: whole_words, ignore_case, detail, spans, transform.
+FLAGS: dict[str, int]
+
+def build_automaton(
+    pat_data: npt.NDArray[np.uint8],
+    pat_offs: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64],
+    ignore_case: bool,
+    max_table_bytes: int,
+) -> dict:
+    """Dense DFA for unique, transformed patterns given in byte ``order``: table, classes,
+    o_pat, o_link, o_total, n_states, n_classes, stride. OverflowError if too large."""
+
+def check_table(
+    table: npt.NDArray[np.uint32], o_total: npt.NDArray[np.int32], S: int, C: int, W: int
+) -> str | None:
+    """First layout problem of a (loaded) table, or None."""
+
+def classify_rows(
+    offsets: npt.NDArray[np.int64],
+    data: npt.NDArray[np.uint8],
+    valid: npt.NDArray[np.bool_] | None,
+    status: npt.NDArray[np.uint8],
+    needed_bits: npt.NDArray[np.uint8] | None = None,
+) -> None:
+    """Per-row status: ascii, unicode_plain, unicode (needs lowering), invalid, null."""
+
+class Automaton:
+    """A frozen automaton over NumPy (possibly memory-mapped) arrays."""
+
+    arrays: dict[str, np.ndarray]
+    n_patterns: int
+
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        n_classes: int,
+        n_categories: int,
+        alnum_bits: npt.NDArray[np.uint8],
+        lower_tables: tuple[np.ndarray, ...],
+    ) -> None: ...
+    def scan_chunk(
+        self,
+        offsets: npt.NDArray[np.int64],
+        data: npt.NDArray[np.uint8],
+        status: npt.NDArray[np.uint8],
+        flags: int,
+        span_row_base: int,
+        total: npt.NDArray[np.int32],
+        distinct: npt.NDArray[np.int32],
+        by_cat: npt.NDArray[np.int32],
+        wsum: npt.NDArray[np.float64],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Scan the rows of one chunk; spans ``(row, start, end, pattern_id)`` if asked."""
+    def scan_fed(
+        self,
+        fed: npt.NDArray[np.uint8],
+        map_start: npt.NDArray[np.int32],
+        map_end: npt.NDArray[np.int32],
+        row: int,
+        flags: int,
+        span_row: int,
+        total: npt.NDArray[np.int32],
+        distinct: npt.NDArray[np.int32],
+        by_cat: npt.NDArray[np.int32],
+        wsum: npt.NDArray[np.float64],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Scan one row already transformed by the exact Python path."""
