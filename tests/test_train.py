@@ -137,3 +137,22 @@ def test_metrics_on_a_hand_checked_example():
     assert m["precision"] == 1.0 and m["recall"] == pytest.approx(2 / 3, abs=1e-4)
     assert roc_auc(positive, scores) == 1.0
     assert roc_auc(positive, np.full(5, 0.5)) == 0.5
+
+
+def test_train_reads_parquet_and_records_how_it_was_made(sms, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts, labels, _, _ = sms
+    pq.write_table(pa.table({"body": texts[:1500], "y": labels[:1500]}), tmp_path / "d.parquet")
+    assert main(["train", str(tmp_path / "d.parquet"), "-o", str(tmp_path / "m"),
+                 "--text-column", "body", "--label-column", "y", "--epochs", "2",
+                 "--minn", "3", "--maxn", "4", "--bucket", "4096"]) == 0
+    clf = Classifier.load(tmp_path / "m")
+    card = clf.card
+    assert card["featurizer"]["minn"] == 3 and card["featurizer"]["bucket"] == 4096
+    assert "--text-column body" in card["provenance"]["command"]
+    assert card["provenance"]["rows"] == 1500
+    assert card["quality"]["held_out"]["n"] == 300
+    assert main(["train", str(tmp_path / "d.parquet"), "-o", str(tmp_path / "x"),
+                 "--label-column", "nope"]) == 2

@@ -13,6 +13,19 @@ from engine.classify_metrics import report
 from engine.classify_train import TrainConfig, featurize, read_labeled, split_indices, train
 from engine.errors import UsageError
 
+HYPER_HELP = {
+    "epochs": "passes over the training split",
+    "lr": "Adam step size, decayed linearly to 0",
+    "batch_size": "documents per update",
+    "word_ngrams": "longest word n-gram (1 = words only)",
+    "bucket": "hash buckets for n-grams; the model holds vocab + bucket floats",
+    "minn": "shortest character n-gram (with --maxn; 0 = none)",
+    "maxn": "longest character n-gram (0 = no character n-grams)",
+    "min_count": "words seen fewer times in training are out of vocabulary",
+    "l2": "L2 penalty on the weights",
+    "seed": "seed of the train/validation split and the shuffling",
+}
+
 NAME = "train"
 HELP = "Train a native hashed n-gram classifier (fastText features, NumPy trainer)."
 
@@ -32,9 +45,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data-source", default="", help="where the data came from (card)")
     parser.add_argument("--rebuild", default="", help="how to rebuild this model from "
                         "scratch, e.g. a script path (recorded in the card)")
-    defaults = TrainConfig()
-    for field, value in vars(defaults).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
+    for field, value in vars(TrainConfig()).items():
+        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value,
+                            help=f"{HYPER_HELP[field]} (default {value})")
 
 
 def main(args) -> int:
