@@ -28,12 +28,7 @@ from engine.arrow_buffers import TextChunk, string_chunks
 from engine.errors import MatcherStateError, PatternError, TextError, UsageError
 from engine.patterns import PatternLimits, PatternSet
 from engine.text_transform import transform_with_map
-from engine.unicode_tables import (
-    alnum_bitmap,
-    lower_tables,
-    lowering_needed_bitmap,
-    sigma_context_bitmaps,
-)
+from engine.unicode_tables import kernel_tables, lowering_needed_bitmap
 
 ROW_OK, ROW_NULL, ROW_INVALID_UTF8 = 0, 1, 2
 _KERNEL = _matcher.ROW_STATUS
@@ -206,9 +201,11 @@ class Matcher:
         self._lowering_needed = (
             lowering_needed_bitmap(np.asarray(arrays["classes"]) != 0)
             if self.ignore_case else None)
+        tables = kernel_tables()
         self._kernel = _matcher.Automaton(
-            kernel_arrays, header["n_classes"], len(self.categories), alnum_bitmap(),
-            (*lower_tables(), *sigma_context_bitmaps()))
+            kernel_arrays, header["n_classes"], len(self.categories), tables["alnum"],
+            tuple(tables[name] for name in (
+                "lower_pages", "lower_entries", "lower_pool", "cased", "ignorable")))
 
     def save(self, path: str | Path) -> Path:
         """Write the frozen automaton to ``path`` (versioned binary, memory-mappable)."""

@@ -1,14 +1,21 @@
 """Unicode tables for the matcher kernel, derived from the running Python.
 
 The matcher promises Python's own semantics (``str.lower`` and ``str.isalnum``), so the
-tables are computed from this interpreter's Unicode database rather than shipped. They are
-built once per process, when the first non-ASCII text needs them.
+tables are computed from this interpreter's Unicode database rather than shipped. Computing
+them takes about half a second, so the result is kept in a cache file per Python and
+Unicode version (``$XDG_CACHE_HOME/filter-engine``), which every worker process then loads
+in milliseconds; without a writable cache they are simply computed.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
+import sys
+import tempfile
+import unicodedata
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +31,36 @@ def _page(first: int) -> str:
     return "".join(
         chr(cp) if not 0xD800 <= cp < 0xE000 else " " for cp in range(first, first + 256)
     )
+
+
+@functools.cache
+def kernel_tables() -> dict[str, np.ndarray]:
+    """Every table the kernel needs: ``alnum``, ``lower_pages``, ``lower_entries``,
+    ``lower_pool``, ``cased``, ``ignorable`` (see the functions below)."""
+    path = _cache_path()
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            return {name: cached[name] for name in cached.files}
+    except (OSError, ValueError, KeyError):
+        pass
+    pages, entries, pool = lower_tables()
+    cased, ignorable = sigma_context_bitmaps()
+    tables = {"alnum": alnum_bitmap(), "lower_pages": pages, "lower_entries": entries,
+              "lower_pool": pool, "cased": cased, "ignorable": ignorable}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
+            np.savez(f, **tables)
+        os.replace(f.name, path)
+    except OSError:
+        pass
+    return tables
+
+
+def _cache_path() -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    version = f"py{sys.version_info[0]}.{sys.version_info[1]}-ucd{unicodedata.unidata_version}"
+    return root / "filter-engine" / f"unicode-tables-v1-{version}.npz"
 
 
 @functools.cache
@@ -115,7 +152,8 @@ def lowering_needed_bitmap(used_bytes: np.ndarray) -> np.ndarray:
     against ASCII blocklists) can be scanned as they are: neither form can be part of a
     match, and both end the automaton's current match attempt alike.
     """
-    page_index, entries, _ = lower_tables()
+    tables = kernel_tables()
+    page_index, entries = tables["lower_pages"], tables["lower_entries"]
     flags = np.zeros(MAX_CODE_POINT, dtype=bool)
     for page in np.flatnonzero(page_index != NO_PAGE):
         block = entries[page_index[page] * 256 : page_index[page] * 256 + 256]

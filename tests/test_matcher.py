@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -247,3 +249,23 @@ def test_every_flipped_table_word_is_caught_or_harmless(tmp_path):
         corrupt.write_bytes(bytes(bad))
         done = subprocess.run([sys.executable, "-c", script, str(corrupt)], capture_output=True)
         assert done.returncode == 0, done.stderr.decode()[-500:]
+
+
+def test_unicode_table_cache_round_trips(tmp_path):
+    script = (
+        "from engine import unicode_tables as u; import numpy as np\n"
+        "t = u.kernel_tables()\n"
+        "assert np.array_equal(t['alnum'], u.alnum_bitmap())\n"
+        "assert all(np.array_equal(a, b) for a, b in zip("
+        "(t['lower_pages'], t['lower_entries'], t['lower_pool']), u.lower_tables()))\n"
+        "assert np.array_equal(t['cased'], u.sigma_context_bitmaps()[0])\n"
+        "print(u._cache_path())\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True)
+    assert first.returncode == 0, first.stderr
+    assert Path(first.stdout.strip()).exists()
+    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True)
+    assert second.returncode == 0, second.stderr
