@@ -239,3 +239,12 @@ def test_bad_device_and_threads_are_refused():
 def test_folded_graph_rejects_mismatched_table_shape():
     with pytest.raises(ValueError):
         folded_model(np.zeros((4, 2), np.float32), "binary", {})
+
+
+def test_session_uses_the_requested_threads_without_spinning():
+    clf = Classifier.load(SPAM, threads=2)
+    options = clf._backend.session.get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
