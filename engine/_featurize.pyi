@@ -23,6 +23,7 @@ class HashedFeaturizer:
         minn: int,
         maxn: int,
         label_prefix: bytes = b"__label__",
+        eos_stops_document: bool = True,
     ) -> None: ...
     @property
     def nwords(self) -> int:

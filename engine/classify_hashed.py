@@ -33,7 +33,8 @@ from engine.classify_folded import ACTIVATIONS, IDS, OFFSETS, OUTPUT, folded_mod
 KIND = "hashed-ngrams"
 VOCAB_FILE = "vocab.txt"
 META_KEY = "filter_engine.featurizer"
-SPEC_KEYS = ("nwords", "bucket", "word_ngrams", "minn", "maxn", "label_prefix", "activation")
+SPEC_KEYS = ("nwords", "bucket", "word_ngrams", "minn", "maxn", "label_prefix",
+             "eos_stops_document", "activation")
 
 #: Text per featurize+run call: big enough to amortize the session call, small enough that
 #: the id buffer (about 1.5 ids per byte for word bigrams) stays in the last-level cache.
@@ -49,6 +50,8 @@ def spec_of(card: Card) -> dict:
     ints = ("nwords", "bucket", "word_ngrams", "minn", "maxn")
     if not all(isinstance(spec[k], int) and spec[k] >= 0 for k in ints):
         raise card.fail(f"card featurizer fields {ints} must be non-negative integers", "E033")
+    if not isinstance(spec["eos_stops_document"], bool):
+        raise card.fail("card featurizer eos_stops_document must be true or false", "E033")
     if spec["activation"] not in ACTIVATIONS:
         raise card.fail(f"card featurizer activation {spec['activation']!r} not in "
                         f"{ACTIVATIONS}", "E033")
@@ -71,7 +74,8 @@ def vocab_arrays(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 def make_featurizer(words: list[bytes], spec: dict) -> HashedFeaturizer:
     offsets, data = vocab_arrays(words)
     return HashedFeaturizer(offsets, data, spec["bucket"], spec["word_ngrams"], spec["minn"],
-                            spec["maxn"], spec["label_prefix"].encode("utf-8"))
+                            spec["maxn"], spec["label_prefix"].encode("utf-8"),
+                            spec["eos_stops_document"])
 
 
 class HashedBackend:

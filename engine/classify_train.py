@@ -158,6 +158,8 @@ def train(texts: pa.Array, y: np.ndarray, labels: list[str], config: TrainConfig
     words = build_vocab(texts, config.min_count)
     spec = {"nwords": len(words), "bucket": config.bucket, "word_ngrams": config.word_ngrams,
             "minn": config.minn, "maxn": config.maxn, "label_prefix": "__label__",
+            # unlike fastText, a literal "</s>" must not hide the rest of a document
+            "eos_stops_document": False,
             "activation": "binary" if len(labels) == 2 else "softmax"}
     featurizer = make_featurizer(words, spec)
     ids, offsets = featurize(featurizer, texts)

@@ -9,7 +9,10 @@ the GIL and creates no Python object per token; the result is ``(ids, doc_offset
 
 Documents are one line each: a newline inside a document separates tokens like a space
 (what ``predict(text.replace("\\n", " "))`` sees), and every document ends with the EOS
-token ``</s>``. A literal ``</s>`` token ends the document early, exactly as in fastText.
+token ``</s>``. fastText stops reading a line at a literal ``</s>`` token, so anything
+after it is never scored; ``eos_stops_document=True`` reproduces that (converted fastText
+models), ``False`` treats a literal ``</s>`` as an ordinary token so text cannot hide
+behind it (models trained here).
 """
 
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -175,9 +178,10 @@ cdef class HashedFeaturizer:
     cdef Py_ssize_t prefix_len
     cdef int32_t eos_id
     cdef uint32_t eos_hash
+    cdef bint eos_stops
 
     def __init__(self, word_offsets, word_bytes, int bucket, int word_ngrams, int minn,
-                 int maxn, bytes label_prefix=b"__label__"):
+                 int maxn, bytes label_prefix=b"__label__", bint eos_stops_document=True):
         """Args:
             word_offsets: ``int64[V + 1]`` offsets of the vocabulary words (id = index).
             word_bytes: ``uint8`` concatenated word bytes.
@@ -185,6 +189,7 @@ cdef class HashedFeaturizer:
             word_ngrams: longest word n-gram (1 = words only).
             minn, maxn: character n-gram lengths in code points (maxn 0 = none).
             label_prefix: tokens starting with it are labels and are skipped.
+            eos_stops_document: a literal ``</s>`` token ends the document (fastText).
         """
         offsets = np.ascontiguousarray(word_offsets, dtype=np.int64)
         data = np.ascontiguousarray(word_bytes, dtype=np.uint8)
@@ -206,6 +211,7 @@ cdef class HashedFeaturizer:
         self.minn = minn
         self.maxn = maxn
         self.label_prefix = label_prefix
+        self.eos_stops = eos_stops_document
         self.prefix = <const uint8_t *> (<const char *> self.label_prefix)
         self.prefix_len = len(label_prefix)
         self.eos_hash = fnv1a(<const uint8_t *> FE_EOS, 4)
@@ -287,7 +293,7 @@ cdef class HashedFeaturizer:
         cdef uint32_t h
         cdef uint64_t gram
         cdef int32_t wid
-        cdef bint eos_seen = False
+        cdef bint is_eos, stopped = False
         hashes.size = 0
         while pos < n:
             while pos < n and IS_SPACE[text[pos]]:
@@ -304,13 +310,14 @@ cdef class HashedFeaturizer:
             wid = self.lookup(text + start, pos - start, h)
             if wid >= 0:
                 buf_push(out, wid)
-            eos_seen = pos - start == 4 and memcmp(text + start, FE_EOS, 4) == 0
-            if self.maxn > 0 and not eos_seen:
+            is_eos = pos - start == 4 and memcmp(text + start, FE_EOS, 4) == 0
+            if self.maxn > 0 and not is_eos:
                 self.char_ngrams(text + start, pos - start, out)
             buf_push(hashes, <int32_t> h)
-            if eos_seen:
+            if is_eos and self.eos_stops:
+                stopped = True
                 break
-        if not eos_seen:
+        if not stopped:
             if self.eos_id >= 0:
                 buf_push(out, self.eos_id)
             buf_push(hashes, <int32_t> self.eos_hash)

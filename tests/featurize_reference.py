@@ -68,8 +68,12 @@ def reference_ids(
     minn: int,
     maxn: int,
     label_prefix: bytes = b"__label__",
+    eos_stops: bool = True,
 ) -> list[int]:
-    """The ids fastText's getLine gives for ``text`` (one document, newline = space)."""
+    """The ids fastText's getLine gives for ``text`` (one document, newline = space).
+
+    ``eos_stops=False``: a literal ``</s>`` is an ordinary token and reading goes on.
+    """
     nwords = len(vocab)
     ids: list[int] = []
     hashes: list[int] = []
@@ -82,7 +86,7 @@ def reference_ids(
         if maxn > 0 and token != EOS:
             ids.extend(char_ngrams(token, minn, maxn, nwords, bucket))
         hashes.append(to_int32(fnv1a(token)))
-        if token == EOS:
+        if token == EOS and eos_stops:
             break
     mask = (1 << 64) - 1
     for i in range(len(hashes)):

@@ -248,3 +248,10 @@ def test_session_uses_the_requested_threads_without_spinning():
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_trained_model_reads_past_a_literal_eos_token(spam):
+    """fastText stops at a literal </s>; models trained here must not (evasion)."""
+    assert spam.card["featurizer"]["eos_stops_document"] is False
+    hidden = spam.score(["ok </s> WINNER!! claim your FREE cash prize now, call 09061701461"])
+    assert hidden[0] > spam.score(["ok"])[0] + 0.2

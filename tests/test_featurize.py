@@ -27,9 +27,10 @@ WORDS = st.lists(st.sampled_from(["a", "b", "ab", "é", "日本", "😀", "abc",
                  unique=True, max_size=8)
 
 
-def featurizer(words, bucket, word_ngrams, minn, maxn):
+def featurizer(words, bucket, word_ngrams, minn, maxn, eos_stops=True):
     offsets, data = vocab_arrays([w.encode() for w in words])
-    return HashedFeaturizer(offsets, data, bucket, word_ngrams, minn, maxn)
+    return HashedFeaturizer(offsets, data, bucket, word_ngrams, minn, maxn, b"__label__",
+                            eos_stops)
 
 
 def run(fz, texts):
@@ -41,12 +42,13 @@ def run(fz, texts):
 @settings(max_examples=300, deadline=None)
 @given(texts=st.lists(TEXTS, min_size=1, max_size=6), words=WORDS,
        bucket=st.sampled_from([1, 7, 1000, 2_000_000]), word_ngrams=st.integers(1, 4),
-       minn=st.integers(1, 3), span=st.integers(-1, 3))
-def test_featurize_matches_reference(texts, words, bucket, word_ngrams, minn, span):
+       minn=st.integers(1, 3), span=st.integers(-1, 3), eos_stops=st.booleans())
+def test_featurize_matches_reference(texts, words, bucket, word_ngrams, minn, span, eos_stops):
     maxn = 0 if span < 0 else minn + span
-    fz = featurizer(words, bucket, word_ngrams, minn if maxn else 0, maxn)
+    fz = featurizer(words, bucket, word_ngrams, minn if maxn else 0, maxn, eos_stops)
     vocab = {w.encode(): i for i, w in enumerate(words)}
-    expected = [reference_ids(t.encode(), vocab, bucket, word_ngrams, minn if maxn else 0, maxn)
+    expected = [reference_ids(t.encode(), vocab, bucket, word_ngrams, minn if maxn else 0, maxn,
+                              eos_stops=eos_stops)
                 for t in texts]
     assert run(fz, texts) == expected
 
@@ -66,6 +68,13 @@ def test_fasttext_hash_known_values():
 @given(st.integers(0, 2**64 - 1), st.integers(1, 2**32 - 1))
 def test_bucket_of_is_exact_modulo(value, bucket):
     assert bucket_of(value, bucket) == value % bucket
+
+
+def test_literal_eos_hides_the_rest_only_when_asked():
+    fastext_like = featurizer(["a", "b", "</s>"], 100, 2, 0, 0, eos_stops=True)
+    ours = featurizer(["a", "b", "</s>"], 100, 2, 0, 0, eos_stops=False)
+    assert run(fastext_like, ["a </s> b"]) == run(fastext_like, ["a"])
+    assert 1 in run(ours, ["a </s> b"])[0]  # "b" is read
 
 
 def test_null_rows_get_no_ids_and_row_ranges_slice():

@@ -35,7 +35,8 @@ def main(args) -> int:
     spec = {"nwords": len(ft.words), "bucket": ft.args["bucket"],
             "word_ngrams": ft.args["word_ngrams"], "minn": ft.args["minn"],
             "maxn": ft.args["maxn"] if ft.args["maxn"] >= ft.args["minn"] else 0,
-            "label_prefix": "__label__", "activation": activation}
+            "label_prefix": "__label__", "eos_stops_document": True,  # exactly as fastText
+            "activation": activation}
     out = save_hashed_model(
         args.out_dir,
         name=args.name or args.model.stem,
