@@ -66,7 +66,7 @@ class Classifier:
         model = load_graph(card)
         backend = _BACKENDS[card.kind](card, model)
         source = getattr(backend, "fixed_model", None) or str(card.directory / MODEL_FILE)
-        backend.bind(open_session(card, source, device, threads))
+        backend.bind(open_session(card, source, device, threads), threads)
         return cls(card, backend, device)
 
     def score(self, values, all_labels: bool = False) -> np.ndarray:

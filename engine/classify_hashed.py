@@ -113,7 +113,8 @@ class HashedBackend:
             raise card.fail(f"cannot build the featurizer ({err})", "E037") from err
         self.num_labels = len(card.labels)
 
-    def bind(self, session) -> None:
+    def bind(self, session, threads: int) -> None:
+        """Attach the session (the Cython featurizer runs on the calling thread; ``threads`` is onnxruntime's)."""
         self.session = session
 
     def batches(self, chunk: TextChunk):

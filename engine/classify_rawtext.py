@@ -57,7 +57,8 @@ class RawTextBackend:
         self.num_labels = len(card.labels)
         self.fixed_model = model.SerializeToString() if set_string_locale(model) else None
 
-    def bind(self, session) -> None:
+    def bind(self, session, threads: int) -> None:
+        """Attach the session (only onnxruntime runs threads here; ``threads`` is onnxruntime's)."""
         self.session = session
 
     def probabilities(self, array: pa.Array) -> np.ndarray:

@@ -76,13 +76,23 @@ class TransformerBackend:
         self.pad_id = int(self.spec.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
         self.num_labels = len(card.labels)
 
-    def bind(self, session) -> None:
+    def bind(self, session, threads: int) -> None:
+        """Attach the session; ``threads > 1`` also lets the tokenizer use its pool."""
         self.session = session
+        self.threads = threads
 
     def encode(self, texts: list[str]):
-        """Token ids per text (cut to ``max_chars``, truncated to ``max_length``)."""
-        cut = self.spec["max_chars"]
-        encodings = self.tokenizer.encode_batch([t[:cut] for t in texts])
+        """Token ids per text (cut to ``max_chars``, truncated to ``max_length``).
+
+        With one thread, texts are encoded one by one: ``encode_batch`` runs on a
+        process-wide Rust pool with a thread per core, which oversubscribes a host running
+        one worker per core.
+        """
+        cut = [t[: self.spec["max_chars"]] for t in texts]
+        if self.threads == 1:
+            encodings = [self.tokenizer.encode(t) for t in cut]
+        else:
+            encodings = self.tokenizer.encode_batch(cut)
         return [np.asarray(e.ids, np.int64) for e in encodings]
 
     def batches(self, lengths: np.ndarray):

@@ -168,3 +168,10 @@ def test_bert_built_from_safetensors_agrees_with_an_independent_onnx_export():
     cosine = (pooled[0] * pooled[1]).sum(1) / np.prod(
         [np.linalg.norm(p, axis=1) for p in pooled], axis=0)
     assert cosine.min() > 0.995
+
+
+def test_threads_do_not_change_scores(model_dir):
+    texts, _ = sms_spam_collection()
+    one = Classifier.load(model_dir, threads=1).score(texts[:50], all_labels=True)
+    two = Classifier.load(model_dir, threads=2).score(texts[:50], all_labels=True)
+    np.testing.assert_allclose(one, two, atol=1e-6)
