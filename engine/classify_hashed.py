@@ -114,7 +114,7 @@ class HashedBackend:
         self.num_labels = len(card.labels)
 
     def bind(self, session, threads: int) -> None:
-        """Attach the session (the Cython featurizer runs on the calling thread; ``threads`` is onnxruntime's)."""
+        """Attach the session (``threads`` is onnxruntime's; the featurizer runs here)."""
         self.session = session
 
     def batches(self, chunk: TextChunk):
