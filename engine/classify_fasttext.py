@@ -11,6 +11,7 @@ anything else is refused with E039.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ ARG_FIELDS = ("dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "
 LOSSES = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
 SUPERVISED = 3
 LABEL_PREFIX = "__label__"
+FOLD_ROWS = 1 << 16
 
 
 @dataclass
@@ -48,7 +50,7 @@ def _fail(path: Path, message: str) -> ModelError:
 
 
 class _Reader:
-    def __init__(self, path: Path, data: bytes):
+    def __init__(self, path: Path, data: mmap.mmap):
         self.path, self.data, self.pos = path, data, 0
 
     def take(self, fmt: str):
@@ -87,9 +89,11 @@ def read_fasttext_bin(path: str | Path) -> FastTextModel:
     """Parse a supervised fastText ``.bin``; E039 for anything that cannot be folded."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise _fail(path, f"cannot read ({err.strerror})") from err
+        with open(path, "rb") as fh:
+            # memory-mapped: real models run to gigabytes, and the matrices are read in place
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as err:  # ValueError: an empty file cannot be mapped
+        raise _fail(path, f"cannot read ({getattr(err, 'strerror', None) or err})") from err
     r = _Reader(path, data)
     magic, version = r.take("<ii")
     if magic != MAGIC:
@@ -126,9 +130,6 @@ def read_fasttext_bin(path: str | Path) -> FastTextModel:
     if matrix_out.shape != (nlabels, args["dim"]):
         raise _fail(path, f"output matrix is {matrix_out.shape}, expected "
                     f"({nlabels}, {args['dim']}); corrupt file")
-    if not (np.isfinite(matrix_in).all() and np.isfinite(matrix_out).all()):
-        raise _fail(path, "weights hold NaN or infinity (training diverged); retrain with "
-                    "a lower -lr")
     return FastTextModel(args, words, labels, matrix_in, matrix_out)
 
 
@@ -139,11 +140,19 @@ def fold(model: FastTextModel) -> tuple[np.ndarray, str]:
     labels to ``E Oᵀ`` with softmax; ova/ns to ``E Oᵀ`` with one sigmoid per label, read
     from fastText's own 512-step sigmoid table so the probabilities match it exactly.
     """
-    e = model.input.astype(np.float64)
     o = model.output.astype(np.float64)
     if model.loss == "softmax" and len(model.labels) == 2:
-        return (e @ (o[1] - o[0])).astype(np.float32), "binary"
-    return (e @ o.T).astype(np.float32), "softmax" if model.loss == "softmax" else "ova"
+        weights, activation = (o[1] - o[0])[:, None], "binary"
+    else:
+        weights, activation = o.T, "softmax" if model.loss == "softmax" else "ova"
+    table = np.empty((model.input.shape[0], weights.shape[1]), np.float32)
+    for start in range(0, len(table), FOLD_ROWS):  # float64 products, a block at a time
+        block = model.input[start : start + FOLD_ROWS].astype(np.float64)
+        table[start : start + FOLD_ROWS] = block @ weights
+    if not np.isfinite(table).all():
+        raise ModelError("fastText model: weights hold NaN or infinity (training diverged); "
+                         "retrain with a lower -lr", code="E039")
+    return (table[:, 0] if activation == "binary" else table), activation
 
 
 def label_names(model: FastTextModel) -> list[str]:

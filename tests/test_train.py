@@ -84,7 +84,8 @@ def test_convert_fasttext_refuses_truncated_and_foreign_files(data_dir, tmp_path
     data = (tmp_path / "m.bin").read_bytes()
     (tmp_path / "cut.bin").write_bytes(data[: len(data) - 100])
     (tmp_path / "foreign.bin").write_bytes(struct.pack("<ii", 1234, 12) + b"\0" * 64)
-    for bad in ("cut.bin", "foreign.bin"):
+    (tmp_path / "nan.bin").write_bytes(data[:-4] + struct.pack("<f", float("nan")))
+    for bad in ("cut.bin", "foreign.bin", "nan.bin"):
         assert main(["convert-fasttext", str(tmp_path / bad), str(tmp_path / "out")]) == 2
         assert "[E039]" in capsys.readouterr().err
 
