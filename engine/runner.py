@@ -124,11 +124,17 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         previous = _catch_signals()
         try:
             if pending:
-                saved = _save_matchers(spec, workdir)
+                saved = {b.name: os.path.join(workdir, f"{b.name}.matcher")
+                         for b in spec.blocklists}
                 supervisor = Supervisor(
                     min(workers, len(pending)), (spec, saved, out.root, fingerprint, options),
                     max_retries=max_retries, shard_timeout=shard_timeout, on_event=progress)
-                outcome = supervisor.run(pending)
+                try:
+                    supervisor.prestart(len(pending))  # workers import while we build
+                    _save_matchers(spec, saved)
+                    outcome = supervisor.run(pending)
+                finally:
+                    supervisor.close()
         except _Interrupted as stop:
             interrupted = stop.signum
         finally:
@@ -158,15 +164,10 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
     return RunResult(data, out.path(REPORT))
 
 
-def _save_matchers(spec: FilterSpec, workdir: str) -> dict[str, str]:
+def _save_matchers(spec: FilterSpec, paths: dict[str, str]) -> None:
     """Build each automaton once and save it; workers memory-map the saved file."""
-    filt = Filter(spec)
-    saved = {}
-    for stage in filt.blocklists:
-        path = os.path.join(workdir, f"{stage.spec.name}.matcher")
-        stage.matcher.save(path)
-        saved[stage.spec.name] = path
-    return saved
+    for stage in Filter(spec).blocklists:
+        stage.matcher.save(paths[stage.spec.name])
 
 
 def _catch_signals():

@@ -70,8 +70,25 @@ class Supervisor:
         self.ctx = mp.get_context("spawn")
         self.slots: list[_Slot] = []
         self.start_failures = 0
+        self.released = False
+
+    def prestart(self, shards: int) -> None:
+        """Start workers now (imports, model loading) while the caller prepares the rest."""
+        self._fill(shards)
+
+    def release(self) -> None:
+        """Let the workers load the saved automata and report ready (see ``worker``)."""
+        self.released = True
+        for slot in self.slots:
+            self._send_start(slot)
+
+    def _send_start(self, slot: _Slot) -> None:
+        with contextlib.suppress(OSError):
+            slot.conn.send("start")
 
     def run(self, shards: list[Shard]) -> Outcome:
+        if not self.released:
+            self.release()
         outcome = Outcome()
         queue = deque(shards)
         try:
@@ -95,6 +112,8 @@ class Supervisor:
             proc.start()
             child.close()
             self.slots.append(_Slot(proc, parent))
+            if self.released:
+                self._send_start(self.slots[-1])
 
     def _dispatch(self, slot: _Slot, shard: Shard) -> None:
         slot.shard = shard

@@ -5,7 +5,9 @@ They die with the parent: ``PR_SET_PDEATHSIG`` on Linux, and an end-of-file on t
 pipe everywhere, so killing the parent (even with ``kill -9``) leaves no orphans. SIGINT is
 ignored here: Ctrl-C goes to the parent, which decides what to stop.
 
-Messages to the parent: ``("ready", pid)``, ``("done", rel, (marker, seconds))``,
+Start-up overlaps with the parent's work: a worker imports and loads its models, then
+waits for ``"start"`` (sent once the parent has saved the matcher automata) before mapping
+them. Messages to the parent: ``("ready", pid)``, ``("done", rel, (marker, seconds))``,
 ``("error", rel, message)`` for a shard that raised, ``("fatal", None, message)`` when the
 filter cannot be loaded at all.
 """
@@ -45,8 +47,15 @@ def main(conn, parent_pid: int, spec, saved_matchers: dict, out_root: str, finge
     from engine.writers import Output
 
     try:
-        filt = Filter(spec, saved_matchers).load()
+        filt = Filter(spec, saved_matchers)
+        for stage in filt.classifiers:  # while the parent still builds the automata
+            _ = stage.model
+        if conn.recv() != "start":  # the saved automata exist from here on
+            return
+        filt.load()
         out = Output(out_root, options.storage_options)
+    except (EOFError, OSError):
+        return
     except EngineError as err:
         conn.send(("fatal", None, str(err)))
         return
