@@ -157,3 +157,21 @@ def test_train_reads_parquet_and_records_how_it_was_made(sms, tmp_path):
     assert card["quality"]["held_out"]["n"] == 300
     assert main(["train", str(tmp_path / "d.parquet"), "-o", str(tmp_path / "x"),
                  "--label-column", "nope"]) == 2
+
+
+def test_shipped_spam_model_is_what_its_card_says(data_dir, tmp_path):
+    """Retraining with the card's recorded settings reproduces the shipped files exactly."""
+    from engine.defaults import models_dir
+
+    shipped = models_dir() / "spam-hashed"
+    card = json.loads((shipped / "model.json").read_text())
+    hyper = card["provenance"]["hyperparameters"]
+    argv = ["train", str(data_dir / "sms.jsonl"), "-o", str(tmp_path / "spam-hashed"),
+            "--score-label", card["score_label"], "--threshold", str(card["threshold"])]
+    for key, value in hyper.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    assert main(argv) == 0
+    for name in ("model.onnx", "vocab.txt"):
+        assert (tmp_path / "spam-hashed" / name).read_bytes() == (shipped / name).read_bytes()
+    rebuilt = json.loads((tmp_path / "spam-hashed" / "model.json").read_text())
+    assert rebuilt["quality"] == card["quality"]
