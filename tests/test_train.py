@@ -60,9 +60,13 @@ def test_convert_fasttext_agrees_with_fasttext(case, data_dir, sms, tmp_path):
     texts, _, _, valid_rows = sms
     model = train_fasttext(data_dir / f"{name}.txt", dim=16, epoch=5, **kwargs)
     model.save_model(str(tmp_path / "m.bin"))
-    assert main(["convert-fasttext", str(tmp_path / "m.bin"), str(tmp_path / "out")]) == 0
-    clf = Classifier.load(tmp_path / "out")
     held_out = [texts[i] for i in valid_rows]
+    (tmp_path / "held_out.txt").write_text("\n".join(held_out) + "\n", encoding="utf-8")
+    assert main(["convert-fasttext", str(tmp_path / "m.bin"), str(tmp_path / "out"),
+                 "--check", str(tmp_path / "held_out.txt")]) == 0
+    clf = Classifier.load(tmp_path / "out")
+    agreement = clf.card["quality"]["agreement_with_fasttext"]
+    assert agreement["same_top_label"] == agreement["documents"] == len(held_out)
     ours = clf.score(held_out, all_labels=True)
     theirs = fasttext_probs(model, held_out, list(clf.labels))
     assert np.abs(ours - theirs).max() <= 1e-4
