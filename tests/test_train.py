@@ -179,3 +179,22 @@ def test_shipped_spam_model_is_what_its_card_says(data_dir, tmp_path):
         assert (tmp_path / "spam-hashed" / name).read_bytes() == (shipped / name).read_bytes()
     rebuilt = json.loads((tmp_path / "spam-hashed" / "model.json").read_text())
     assert rebuilt["quality"] == card["quality"]
+
+
+def test_train_three_labels_uses_softmax(sms, tmp_path):
+    texts, labels, _, _ = sms
+    three = [("short" if len(t) < 40 else "ham") if lab == "ham" else "spam"
+             for t, lab in zip(texts, labels, strict=True)]
+    path = tmp_path / "three.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n"
+                            for t, y in zip(texts, three, strict=True)))
+    assert main(["train", str(path), "-o", str(tmp_path / "m"), "--score-label", "spam"]) == 0
+    clf = Classifier.load(tmp_path / "m")
+    assert clf.labels == ("ham", "short", "spam")
+    assert clf.card["featurizer"]["activation"] == "softmax"
+    probs = clf.score(texts[:400], all_labels=True)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    predicted = np.array(clf.labels)[probs.argmax(axis=1)]
+    majority = max(three[:400].count(x) for x in clf.labels) / 400
+    assert np.mean(predicted == np.array(three[:400])) > majority + 0.1
+    np.testing.assert_array_equal(clf.score(texts[:400]), probs[:, 2])
