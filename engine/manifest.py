@@ -9,7 +9,6 @@ changes, unless forced. ``_lock`` keeps two runs off one output directory.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -122,42 +121,34 @@ def read_marker(out: Output, shard: Shard) -> dict | None:
 
 
 class Lock:
-    """An exclusive lock file; a lock left by a dead process on this host is taken over."""
+    """An exclusive lock file in the output (create-only, also on S3); a lock left by a
+    dead process on this host is taken over, any other one is refused."""
 
     def __init__(self, out: Output):
         self.out = out
-        self.path = out.path(LOCK) if not out.remote else None
         self.held = False
 
     def acquire(self) -> Lock:
-        if self.path is None:  # object stores: no atomic create here; documented limit
-            return self
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        payload = json.dumps(owner).encode()
         for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                held = self._holder()
-                if held is not None:
-                    raise RunStateError(
-                        f"output {self.out.root!r} is in use by pid {held.get('pid')} on "
-                        f"{held.get('host')} (lock {self.path}); wait for that run, or delete "
-                        "the lock if it is gone", code="E062") from None
-                os.unlink(self.path)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(owner, fh)
-            self.held = True
-            return self
-        raise RunStateError(f"could not take the lock {self.path}", code="E062")
+            if self.out.create_exclusive(LOCK, payload):
+                self.held = True
+                return self
+            held = self._holder()
+            if held is not None:
+                raise RunStateError(
+                    f"output {self.out.root!r} is in use by pid {held.get('pid')} on "
+                    f"{held.get('host')} (lock {self.out.path(LOCK)}); wait for that run, or "
+                    "delete the lock if it is gone", code="E062")
+            self.out.remove(LOCK)
+        raise RunStateError(f"could not take the lock {self.out.path(LOCK)}", code="E062")
 
     def _holder(self) -> dict | None:
         """The live owner of an existing lock, or None if the lock is stale."""
         try:
-            with open(self.path) as fh:
-                held = json.load(fh)
-        except (OSError, ValueError):
+            held = json.loads(self.out.read_text(LOCK) or "")
+        except ValueError:
             return {"pid": "?", "host": "?"}
         if held.get("host") != socket.gethostname():
             return held
@@ -171,8 +162,7 @@ class Lock:
 
     def release(self) -> None:
         if self.held:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+            self.out.remove(LOCK)
             self.held = False
 
     def __enter__(self) -> Lock:

@@ -60,6 +60,23 @@ class Output:
         except FileNotFoundError:
             return None
 
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Create ``rel`` only if it does not exist (O_EXCL locally, ``If-None-Match: *`` on
+        S3); False if it already exists."""
+        path = self.path(rel)
+        try:
+            if self.remote:
+                with self.fs.open(path, "xb") as fh:
+                    fh.write(data)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+        except FileExistsError:
+            return False
+        return True
+
     def remove(self, rel: str) -> None:
         try:
             if self.remote:

@@ -86,3 +86,20 @@ def test_s3_stale_multipart_uploads_under_the_output_are_aborted(s3, tmp_path):
     assert proc.returncode == 0, proc.stderr
     left = {u["UploadId"] for u in fs.list_multipart_uploads("out-mpu")}
     assert stale["UploadId"] not in left and other["UploadId"] in left
+
+
+def test_s3_output_lock_is_create_only(s3, tmp_path):
+    fs, env = s3
+    put_shards(fs, "in-lock")
+    fs.mkdir("out-lock")
+    fs.pipe("out-lock/run/_lock", json.dumps({"pid": 1, "host": "elsewhere"}).encode())
+    config = write_lists(tmp_path)
+    proc = cli("run", "s3://in-lock/cc/s0.parquet", "-o", "s3://out-lock/run", "-c", config,
+               **env)
+    assert proc.returncode == 2 and "[E062]" in proc.stderr and "elsewhere" in proc.stderr
+    fs.rm("out-lock/run/_lock")
+    proc = cli("run", "s3://in-lock/cc/s0.parquet", "-o", "s3://out-lock/run", "-c", config,
+               **env)
+    assert proc.returncode == 0, proc.stderr
+    fs.invalidate_cache()
+    assert not fs.exists("out-lock/run/_lock")
