@@ -5,6 +5,7 @@ import os
 import signal
 
 import pyarrow.parquet as pq
+import pytest
 
 from tests.runkit import check_accounting, cli, output_digests, popen, write_lists, write_shards
 
@@ -115,13 +116,16 @@ def test_run_annotate_mode_keeps_all_rows_with_decisions(tmp_path):
     check_accounting(out, 1)
 
 
-def test_run_sigterm_exits_143_and_resume_completes(tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_run_interrupted_exits_128_plus_signal_and_resume_completes(tmp_path, sig, code):
     config, glob, out = setup(tmp_path, count=4)
     proc = popen("run", glob, "-o", out, "-c", config, "--workers", "1",
                  ENGINE_TESTING=1, ENGINE_FAULT="slow:batch:*")
-    _wait_for(lambda: (out / "_manifest.json").exists() and any((out / "_tmp").glob("*")))
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 143
+    _wait_for(lambda: (out / "_done").exists())  # one shard committed, others pending
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "interrupted" in err and not (out / "_lock").exists()
     resumed = cli("run", glob, "-o", out, "-c", config)
     assert resumed.returncode == 0, resumed.stderr
     check_accounting(out, 4)
