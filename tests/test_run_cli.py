@@ -198,3 +198,16 @@ def test_resume_redoes_a_shard_whose_output_was_damaged(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "1 processed now, 1 already done" in again.stderr
     check_accounting(out, 2)
+
+
+def test_report_verify_finds_a_flipped_byte(tmp_path):
+    config, glob, out = setup(tmp_path, count=2)
+    assert cli("run", glob, "-o", out, "-c", config).returncode == 0
+    ok = cli("report", out, "--verify")
+    assert ok.returncode == 0 and "2 markers checked, 0 problem(s)" in ok.stdout
+    kept = out / "kept" / "s0.parquet"
+    data = bytearray(kept.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    kept.write_bytes(bytes(data))
+    bad = cli("report", out, "--verify")
+    assert bad.returncode == 1 and "kept/s0.parquet: size/sha256 differ" in bad.stderr
