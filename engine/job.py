@@ -79,9 +79,17 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
         raise RunStateError(f"shard {shard.uri!r} changed while it was read ({changed}); "
                             "its outputs were discarded; rerun with --force once it is stable",
                             code="E064")
-    if "kept" not in sinks and reader.schema is not None:
-        _write(sinks, "kept", kept_rel, out, reader.schema.empty_table(), options, force=True)
-    outputs = {name: sink.commit() for name, sink in sorted(sinks.items())}
+    try:
+        if "kept" not in sinks and reader.schema is not None:
+            _write(sinks, "kept", kept_rel, out, reader.schema.empty_table(), options, True)
+        for sink in sinks.values():  # every output durable under its temp name first ...
+            sink.finish()
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
+    # ... then published together: a failing disk leaves no final-named file behind
+    outputs = {name: sink.publish() for name, sink in sorted(sinks.items())}
     fault("before_marker", shard.unit)
     marker = _marker(shard, spec_fingerprint, reader, tally, outputs)
     out.write_json(marker_path(shard), marker, "marker")

@@ -136,19 +136,28 @@ class StagedFile:
             self._fh = open(self.temp, "wb")  # noqa: SIM115 - closed in commit/abort
         self.file = _Hashing(self)
 
-    def commit(self) -> dict:
-        """Flush, fsync, rename into place, fsync the directory; returns size and sha256."""
+    def finish(self) -> None:
+        """Flush and fsync the temporary file (remote: complete the upload, now visible)."""
         if self.out.remote:
-            self._fh.close()  # completes the upload: the object appears now, whole
+            self._fh.close()
         else:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
+
+    def publish(self) -> dict:
+        """Rename into place and fsync the directory; returns path, size and sha256."""
+        if not self.out.remote:
             parent = os.path.dirname(self.final)
             os.makedirs(parent, exist_ok=True)
             os.replace(self.temp, self.final)
             _fsync_dir(parent)
         return {"path": self.rel, "bytes": self.size, "sha256": self.sha.hexdigest()}
+
+    def commit(self) -> dict:
+        """``finish`` then ``publish``."""
+        self.finish()
+        return self.publish()
 
     def abort(self) -> None:
         """Drop the partial file (local temp); a remote upload that never closes never shows."""
@@ -220,10 +229,14 @@ class ParquetSink:
             self._writer.write_table(table, row_group_size=table.num_rows)
         self._buffer, self._buffered = [], 0
 
-    def commit(self) -> dict:
+    def finish(self) -> None:
+        """Write the last row group and the footer; the file is durable under its temp name."""
         self._flush()
         self._writer.close()
-        return {**self.staged.commit(), "rows": self.rows}
+        self.staged.finish()
+
+    def publish(self) -> dict:
+        return {**self.staged.publish(), "rows": self.rows}
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the file is being thrown away
