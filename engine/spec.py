@@ -34,7 +34,10 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from engine import defaults
 from engine.errors import ConfigError
