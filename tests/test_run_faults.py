@@ -60,6 +60,18 @@ def test_worker_killed_mid_shard_is_reported_and_retried(job, tmp_path):
     assert output_digests(out) == clean
 
 
+def test_worker_killed_between_rename_and_marker_redoes_the_shard(job, tmp_path):
+    config, glob, out, clean = job
+    state = tmp_path / "fault-state"
+    state.mkdir()
+    proc = cli("run", glob, "-o", out, "-c", config, "--workers", "2", ENGINE_TESTING=1,
+               ENGINE_FAULT="crash_once:before_marker:s0", ENGINE_FAULT_STATE=state)
+    assert proc.returncode == 0, proc.stderr
+    assert "retry: s0.parquet" in proc.stderr
+    check_accounting(out, 4)
+    assert output_digests(out) == clean
+
+
 def test_shard_that_always_kills_its_worker_fails_then_resume_finishes(job):
     config, glob, out, clean = job
     proc = cli("run", glob, "-o", out, "-c", config, "--workers", "2", "--max-retries", "1",
