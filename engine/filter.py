@@ -121,8 +121,7 @@ class Filter:
             "text.bytes": nbytes, "text.null": null, "text.empty": (nbytes == 0) & ~null,
         }
         for stage in self.blocklists:
-            found, _ = stage.run(text)
-            columns.update(found)
+            columns.update(stage.run(text))
         usable = ~null & ~invalid
         for stage in self.classifiers:
             columns.update(stage.run(text, columns, usable))
@@ -166,7 +165,7 @@ class Filter:
             for key in ("count", "distinct", *stage.spec.categories):
                 extra[f"fe_{name}_{key}"] = pa.array(
                     np.asarray(columns[f"{name}.{key}"], np.int32)[rows])
-            terms, _ = stage.terms(text.take(take))
+            terms = stage.terms(text.take(take))
             extra[f"fe_{name}_terms"] = terms
             if removed_here.any():
                 flat = pc.list_flatten(terms.filter(pa.array(removed_here)))

@@ -44,8 +44,8 @@ class BlocklistStage:
     def __getstate__(self):
         return {"spec": self.spec, "saved": self.saved, "_matcher": None}
 
-    def run(self, text: pa.Array) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Columns for the rules, and the per-row matcher status (2 = invalid UTF-8)."""
+    def run(self, text: pa.Array) -> dict[str, np.ndarray]:
+        """Columns for the rules (the caller has already set invalid UTF-8 rows to null)."""
         result = self.matcher.scan(text)
         name = self.spec.name
         columns = {
@@ -58,10 +58,10 @@ class BlocklistStage:
                 columns[f"{name}.{category}"] = result.category(category)
             else:
                 columns[f"{name}.{category}"] = np.zeros(len(result.total), np.int32)
-        return columns, result.status
+        return columns
 
-    def terms(self, text: pa.Array) -> tuple[pa.ListArray, np.ndarray]:
-        """Distinct matched patterns per row (a list column) and their ids, for reports.
+    def terms(self, text: pa.Array) -> pa.ListArray:
+        """Distinct matched patterns per row (a list column, in pattern-id order).
 
         ``text`` must hold only valid UTF-8 (nulls allowed).
         """
@@ -75,7 +75,7 @@ class BlocklistStage:
         np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
         names = pa.array(self.matcher.patterns, pa.string())
         values = names.take(pa.array(ids, pa.int64()))
-        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values), ids
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
 class ClassifierStage:
