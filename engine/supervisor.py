@@ -117,8 +117,8 @@ class Supervisor:
 
     def _dispatch(self, slot: _Slot, shard: Shard) -> None:
         slot.shard = shard
-        slot.deadline = time.monotonic() + self.shard_timeout if self.shard_timeout else float(
-            "inf")
+        if self.shard_timeout:
+            slot.deadline = time.monotonic() + self.shard_timeout
         slot.conn.send(shard)
         self.on_event("start", shard.unit, slot.proc.pid)
 
@@ -151,14 +151,14 @@ class Supervisor:
                 elif kind == "fatal":
                     raise ModelError(f"workers cannot start: {detail}", code="E032")
                 elif kind == "done":
-                    slot.shard = None
+                    slot.shard, slot.deadline = None, float("inf")
                     marker, seconds = detail
                     outcome.attempts[rel] += 1
                     outcome.markers[rel] = marker
                     outcome.busy_s += seconds
                     self.on_event("done", rel, marker)
                 elif kind == "error":
-                    shard, slot.shard = slot.shard, None
+                    shard, slot.shard, slot.deadline = slot.shard, None, float("inf")
                     self._attempt_failed(shard, detail, queue, outcome)
         except (EOFError, OSError):
             pass  # the sentinel reports the death
