@@ -110,58 +110,62 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
             out.abort_stale_uploads()
         else:
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)  # we hold the lock
-        markers = {}
-        pending = []
-        for shard in shards:
-            marker = manifest.read_marker(out, shard)
-            if manifest.marker_valid(marker, shard, fingerprint, out):
-                markers[shard.unit] = marker
-            else:
-                pending.append(shard)
-        interrupted = None
-        outcome = None
-        workdir = tempfile.mkdtemp(prefix="filter-engine-")
-        previous = _catch_signals()
-        try:
-            if pending:
-                saved = {b.name: os.path.join(workdir, f"{b.name}.matcher")
-                         for b in spec.blocklists}
-                supervisor = Supervisor(
-                    min(workers, len(pending)), (spec, saved, out.root, fingerprint, options),
-                    max_retries=max_retries, shard_timeout=shard_timeout, on_event=progress)
-                try:
-                    supervisor.prestart(len(pending))  # workers import while we build
-                    _save_matchers(spec, saved)
-                    outcome = supervisor.run(pending)
-                finally:
-                    supervisor.close()
-        except _Interrupted as stop:
-            interrupted = stop.signum
-        finally:
-            _restore_signals(previous)
-            shutil.rmtree(workdir, ignore_errors=True)
-            if progress is not None and hasattr(progress, "close"):
-                progress.close()
-        processed = set()
-        failed = {}
-        busy_s = 0.0
+        markers, pending = _partition(out, shards, fingerprint)
+        outcome, interrupted = _execute(pending, spec, out, fingerprint, options, workers,
+                                        max_retries, shard_timeout, progress)
+        processed, failed, busy_s = set(), {}, 0.0
         if outcome is not None:
             markers.update(outcome.markers)
             processed = set(outcome.markers)
             failed = outcome.failed
             busy_s = outcome.busy_s
-        elif interrupted:
-            for shard in pending:  # markers committed before the signal still count
-                marker = manifest.read_marker(out, shard)
-                if manifest.marker_valid(marker, shard, fingerprint, out):
-                    markers[shard.unit] = marker
-                    processed.add(shard.unit)
+        elif interrupted:  # markers committed before the signal still count
+            done, _ = _partition(out, pending, fingerprint)
+            markers.update(done)
+            processed = set(done)
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,
                             min(workers, max(len(pending), 1)), interrupted, busy_s)
         out.write_json(REPORT, data, "report")
         if not out.remote:  # every worker has stopped: staged files left are dead attempts'
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)
     return RunResult(data, out.path(REPORT))
+
+
+def _partition(out: Output, shards, fingerprint: str) -> tuple[dict, list]:
+    """Split shards into those with a valid marker (unit -> marker) and those to do."""
+    markers, pending = {}, []
+    for shard in shards:
+        marker = manifest.read_marker(out, shard)
+        if manifest.marker_valid(marker, shard, fingerprint, out):
+            markers[shard.unit] = marker
+        else:
+            pending.append(shard)
+    return markers, pending
+
+
+def _execute(pending, spec, out, fingerprint, options, workers, max_retries, shard_timeout,
+             progress):
+    """Run the pending shards on worker processes; returns (outcome, signal or None)."""
+    if not pending:
+        return None, None
+    workdir = tempfile.mkdtemp(prefix="filter-engine-")
+    saved = {b.name: os.path.join(workdir, f"{b.name}.matcher") for b in spec.blocklists}
+    supervisor = Supervisor(
+        min(workers, len(pending)), (spec, saved, out.root, fingerprint, options),
+        max_retries=max_retries, shard_timeout=shard_timeout, on_event=progress)
+    previous = _catch_signals()
+    try:
+        supervisor.prestart(len(pending))  # workers import while we build the automata
+        _save_matchers(spec, saved)
+        return supervisor.run(pending), None
+    except _Interrupted as stop:
+        return None, stop.signum
+    finally:
+        supervisor.close()
+        _restore_signals(previous)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
 
 
 def _save_matchers(spec: FilterSpec, paths: dict[str, str]) -> None:
