@@ -21,6 +21,7 @@ import posixpath
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.errors import RunStateError
 from engine.shards import is_remote
 
 ROW_GROUP_BYTES = 128 << 20
@@ -150,6 +151,12 @@ class StagedFile:
         if not self.out.remote:
             parent = os.path.dirname(self.final)
             os.makedirs(parent, exist_ok=True)
+            root = os.path.realpath(self.out.base)
+            if os.path.commonpath([os.path.realpath(parent), root]) != root or os.path.islink(
+                    self.final):
+                raise RunStateError(
+                    f"refusing to write {self.final!r}: a symlink leads outside the output "
+                    f"directory {root!r}; remove it", code="E065")
             os.replace(self.temp, self.final)
             _fsync_dir(parent)
         return {"path": self.rel, "bytes": self.size, "sha256": self.sha.hexdigest()}

@@ -67,3 +67,17 @@ def test_disk_errors_leave_no_final_outputs_and_resume_completes(tmp_path):
     done = cli("run", glob, "-o", out, "-c", config)
     assert done.returncode == 0, done.stderr
     check_accounting(out, 2)
+
+
+def test_commit_refuses_a_symlink_leading_out_of_the_output(tmp_path):
+    config = write_lists(tmp_path)
+    write_shards(tmp_path, count=1, rows=200)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, out / "kept")
+    proc = cli("run", str(tmp_path / "data" / "*.parquet"), "-o", out, "-c", config,
+               "--max-retries", "0")
+    assert proc.returncode == 1 and "[E065]" in proc.stderr
+    assert not list(elsewhere.iterdir())
+    assert not (out / "_done").exists()
