@@ -122,6 +122,8 @@ def summary(report: dict, where: str) -> str:
         f"rows: {r['in']:,} in = {r['kept']:,} kept + {r['removed']:,} removed + "
         f"{r['unreadable']:,} unreadable  [accounting {check}]",
     ]
+    if not s["processed_now"] and not s["pending"] and not s["failed"]:
+        lines.append("nothing to do: every shard already has a valid marker")
     t = report["throughput"]
     if t["text_mb_s"] is not None and report["bytes"]["text_processed_now"]:
         lines.append(f"text: {report['bytes']['text_processed_now'] / 1e6:,.1f} MB at "

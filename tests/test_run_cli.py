@@ -49,6 +49,7 @@ def test_run_again_resumes_and_does_nothing(tmp_path):
     again = cli("run", glob, "-o", out, "-c", config)
     assert again.returncode == 0, again.stderr
     assert "0 processed now, 4 already done" in again.stderr
+    assert "nothing to do" in again.stderr
     assert before == {p: p.stat().st_mtime_ns for p in (out / "kept").rglob("*.parquet")}
     check_accounting(out, 4)
 
