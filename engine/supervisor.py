@@ -172,6 +172,8 @@ class Supervisor:
         code = slot.proc.exitcode
         how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit {code}"
         if slot.shard is None:
+            if slot.ready:  # an idle worker went away (e.g. after a MemoryError): replace it
+                return
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
                 raise EngineError(f"worker processes keep dying before any work ({how}); "

@@ -77,3 +77,5 @@ def main(conn, parent_pid: int, spec, saved_matchers: dict, out_root: str, finge
         except Exception as err:
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
             conn.send(("error", shard.unit, detail[-2000:]))
+            if isinstance(err, MemoryError):  # native state may be damaged: start afresh
+                return
