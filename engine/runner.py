@@ -92,6 +92,10 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
 
     Raises:
         UsageError, ConfigError, RunStateError: before any shard is touched.
+
+    Workers are started with ``spawn``, which imports the calling script again in each
+    worker: as with any ``multiprocessing`` program, call ``run`` from a script under
+    ``if __name__ == "__main__":``.
     """
     started = time.monotonic()
     spec = load_spec(spec)
