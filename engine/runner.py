@@ -138,8 +138,10 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
 def _partition(out: Output, shards, fingerprint: str) -> tuple[dict, list]:
     """Split shards into those with a valid marker (unit -> marker) and those to do."""
     markers, pending = {}, []
+    existing = out.list_files("_done")
     for shard in shards:
-        marker = manifest.read_marker(out, shard)
+        path = manifest.marker_path(shard)
+        marker = manifest.read_marker(out, shard) if path in existing else None
         if manifest.marker_valid(marker, shard, fingerprint, out):
             markers[shard.unit] = marker
         else:

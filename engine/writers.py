@@ -61,6 +61,23 @@ class Output:
         except FileNotFoundError:
             return None
 
+    def list_files(self, rel_dir: str) -> set[str]:
+        """Relative paths of every file under ``rel_dir`` (one listing, not one call per
+        file: on an object store a resume then costs one LIST, not a GET per shard)."""
+        base = self.path(rel_dir)
+        if self.remote:
+            self.fs.invalidate_cache(base)  # workers wrote there since our last listing
+            try:
+                found = self.fs.find(base)
+            except FileNotFoundError:
+                return set()
+            return {posixpath.relpath(p, self.base) for p in found}
+        paths = set()
+        for root, _, files in os.walk(base):
+            paths.update(os.path.relpath(os.path.join(root, f), self.base).replace(os.sep, "/")
+                         for f in files)
+        return paths
+
     def create_exclusive(self, rel: str, data: bytes) -> bool:
         """Create ``rel`` only if it does not exist (O_EXCL locally, ``If-None-Match: *`` on
         S3); False if it already exists."""
