@@ -212,3 +212,17 @@ def test_report_verify_finds_a_flipped_byte(tmp_path):
     kept.write_bytes(bytes(data))
     bad = cli("report", out, "--verify")
     assert bad.returncode == 1 and "kept/s0.parquet: size/sha256 differ" in bad.stderr
+
+
+def test_run_with_shipped_defaults_on_the_bundled_sample(tmp_path):
+    from engine.defaults import sample_path
+
+    out = tmp_path / "out"
+    proc = cli("run", sample_path(), "-o", out)  # no -c: models/default-filter.toml
+    assert proc.returncode == 0, proc.stderr
+    report = check_accounting(out, 1)
+    assert report["rows"]["in"] == 1908 and report["rows"]["removed"] > 0
+    removed = pq.read_table(out / "removed" / "sample.parquet")
+    assert all(i.startswith("attack-enterprise") for i in removed["id"].to_pylist())
+    assert {"fe_spam_score", "fe_profanity_score", "fe_hazard_terms"} <= set(
+        removed.column_names)
