@@ -179,9 +179,15 @@ class Filter:
 
 
 def _with(batch: pa.RecordBatch, extra: dict) -> pa.Table:
+    """The batch with the ``fe_`` columns added; an input that already has one of them
+    (an annotated output filtered again) gets it replaced, never duplicated."""
     table = pa.Table.from_batches([batch])
     for name, values in extra.items():
-        table = table.append_column(name, values)
+        index = table.schema.get_field_index(name)
+        if index >= 0:
+            table = table.set_column(index, name, values)
+        else:
+            table = table.append_column(name, values)
     return table
 
 

@@ -83,3 +83,11 @@ def test_filter_empty_batch(spec):
     empty = batch().slice(0, 0)
     result = Filter(spec).apply(empty)
     assert result.rows == 0 and result.kept.num_rows == 0 and result.removed.num_rows == 0
+
+
+def test_filter_annotating_an_annotated_table_replaces_its_columns(spec):
+    f = Filter(spec.with_options(mode="annotate"))
+    once = f.apply(batch()).kept
+    twice = f.apply(once).kept
+    assert twice.column_names == once.column_names
+    assert twice.equals(once)
