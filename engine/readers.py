@@ -346,7 +346,11 @@ class _JsonlBlocks:
         if not (_stringish(kind) or kind == pa.null()):
             raise shard_error(self.reader.uri, "schema",
                               f"field {name!r} is {kind}; expected strings", "E042")
-        self.schema = schema.set(index, pa.field(name, pa.string()))
+        # Fields that were null in every first line become strings (their likeliest type),
+        # so that later values do not all fail to parse against type "null".
+        self.schema = pa.schema([
+            pa.field(f.name, pa.string()) if f.name == name or f.type == pa.null() else f
+            for f in schema])
         self.reader.schema = self.schema
 
     def _fast(self, block: bytes, n_rows: int) -> pa.Table | None:
@@ -354,9 +358,22 @@ class _JsonlBlocks:
             table = self._parse(block)
         except ShardError:
             raise
-        except _DATA_ERRORS:  # a bad line somewhere in the block: find it line by line
+        except _DATA_ERRORS:  # types drifted, or a bad line: try the first, then find it
+            table = self._conformed(block)
+        return table if table is not None and table.num_rows == n_rows else None
+
+    def _conformed(self, block: bytes) -> pa.Table | None:
+        """Parse the block with its own inferred types and cast it, losslessly, to the
+        shard's schema (e.g. a field typed int64 so far that holds 2.0); None if that fails."""
+        try:
+            read = pajson.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
+            table = pajson.read_json(io.BytesIO(block), read_options=read)
+            columns = [
+                table[f.name].cast(f.type, safe=True) if f.name in table.column_names
+                else pa.nulls(table.num_rows, f.type) for f in self.schema]
+        except _DATA_ERRORS:
             return None
-        return table if table.num_rows == n_rows else None
+        return pa.Table.from_arrays(columns, schema=self.schema)
 
     def _line_by_line(self, block: bytes, row: int) -> pa.Table:
         """Slow path for a block with a bad line: parse each line, record the bad ones."""

@@ -142,3 +142,20 @@ def test_readers_arrow_ipc_file_and_stream(tmp_path):
 def test_readers_missing_file(tmp_path):
     with pytest.raises(ShardError, match=r"\[E046\].*not found"):
         read(tmp_path / "gone.parquet")
+
+
+def test_readers_jsonl_types_settle_after_the_first_block(tmp_path, monkeypatch):
+    from engine import readers
+
+    monkeypatch.setattr(readers, "JSONL_BLOCK", 64)  # many small blocks
+    monkeypatch.setattr(readers, "READ_SIZE", 64)
+    lines = [{"text": f"t{i}", "url": None, "n": 1} for i in range(5)]
+    lines += [{"text": "later", "url": "http://x", "n": 2.0}]
+    lines += [{"text": "drift", "url": "u", "n": 2.5}]  # 2.5 cannot be int64: unreadable
+    path = tmp_path / "drift.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    reader, rows, batches = read(path)
+    table = pa.Table.from_batches(batches)
+    assert rows == 6 and table["url"].to_pylist()[-1] == "http://x"
+    assert table["n"].to_pylist()[-1] == 2
+    assert [(u.row, u.reason) for u in reader.stats.unreadable] == [(6, "json")]
