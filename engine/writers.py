@@ -1,8 +1,10 @@
 """Output files and the exactly-once commit.
 
-Locally every file is written under ``<out>/_tmp/``, flushed, fsynced, renamed into place
-and its directory fsynced; the shard's JSON marker is committed the same way, last, so a
-shard is done *if and only if* its marker exists. On an object store there is no rename:
+Locally every file is written under ``<out>/_tmp/``, flushed and fsynced (``finish``; all
+of a shard's outputs before any is published), renamed into place and its directory
+fsynced (``publish``); the shard's JSON marker is committed the same way, last, so a shard
+is done *if and only if* its marker exists. Nothing is published through a symlink that
+leads out of the output directory. On an object store there is no rename:
 a file is uploaded straight to its final key (an upload becomes visible only when it
 completes) and the marker is uploaded last.
 
