@@ -1,6 +1,6 @@
 """Progress display: a live bar on a terminal, plain log lines otherwise.
 
-It listens to the supervisor's events (``start``, ``done``, ``retry``, ``failed``) and
+It listens to the run's events (``plan``, ``start``, ``done``, ``retry``, ``failed``) and
 shows shards done, rows, input MB/s and an ETA from the input bytes still to go.
 """
 
@@ -23,10 +23,7 @@ class Progress:
     def __init__(self, shards, stream=None, live: bool | None = None):
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
-        parts = Counter(s.rel for s in shards)  # a split file's bytes shared by its units
-        self.sizes = {s.unit: max(s.size, 0) / parts[s.rel] for s in shards}
-        self.total_bytes = sum(self.sizes.values()) or 1
-        self.total = len(shards)
+        self._plan(shards)
         self.done = 0
         self.rows = 0
         self.bytes_done = 0
@@ -34,6 +31,9 @@ class Progress:
         self._drawn = 0.0
 
     def __call__(self, kind: str, rel: str, detail) -> None:
+        if kind == "plan":  # the shards left to do once finished ones are skipped
+            self._plan(detail)
+            return
         if kind == "done":
             self.done += 1
             self.rows += detail.get("rows_in") or 0
@@ -48,6 +48,12 @@ class Progress:
                        f"{detail['unreadable']:,} unreadable ({self._rate()})")
         elif kind in ("retry", "failed"):
             self._line(f"{kind}: {rel}: {detail}")
+
+    def _plan(self, shards) -> None:
+        parts = Counter(s.rel for s in shards)  # a split file's bytes shared by its units
+        self.sizes = {s.unit: max(s.size, 0) / parts[s.rel] for s in shards}
+        self.total_bytes = sum(self.sizes.values()) or 1
+        self.total = len(shards)
 
     def _rate(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)

@@ -154,6 +154,8 @@ def _execute(pending, spec, out, fingerprint, options, workers, max_retries, sha
     """Run the pending shards on worker processes; returns (outcome, signal or None)."""
     if not pending:
         return None, None
+    if progress is not None:
+        progress("plan", "", pending)
     workdir = tempfile.mkdtemp(prefix="filter-engine-")
     saved = {b.name: os.path.join(workdir, f"{b.name}.matcher") for b in spec.blocklists}
     supervisor = Supervisor(
