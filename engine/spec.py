@@ -57,11 +57,13 @@ class BlocklistSpec:
     ignore_case: bool = True
     whole_words: bool = True
     normalize: str | None = None
+    category_names: tuple[str, ...] = ()
 
     @property
     def categories(self) -> list[str]:
-        """Categories in matcher order (sorted unique file stems)."""
-        return sorted({_stem(f) for f in self.files})
+        """Category names, sorted: those read from the files (``.tsv``/``.jsonl`` rows may
+        name their own), else the file stems."""
+        return sorted(self.category_names or {_stem(f) for f in self.files})
 
     def fields(self) -> dict[str, str]:
         names = {f"{self.name}.{f}": NUM for f in BLOCKLIST_FIELDS}
@@ -288,7 +290,18 @@ def _blocklist(entry: dict, bases: list[Path], where: str) -> BlocklistSpec:
             f"{where}: blocklist {name!r}: unknown key(s) {sorted(set(entry) - allowed)}",
             code="E055",
         )
-    return BlocklistSpec(name=name, files=resolved, **entry)
+    return BlocklistSpec(name=name, files=resolved, category_names=_categories(resolved),
+                         **entry)
+
+
+def _categories(files: tuple[str, ...]) -> tuple[str, ...]:
+    """Categories a matcher built from ``files`` will have (``.txt``: the stem, no read)."""
+    from engine import patterns
+
+    names = {_stem(f) for f in files if f.endswith(".txt")}
+    rich = [f for f in files if not f.endswith(".txt")]
+    names.update(category for _, category, _, _ in patterns.from_files(rich))
+    return tuple(sorted(names))
 
 
 def _classifier(entry: dict, bases: list[Path], where: str) -> ClassifierSpec:

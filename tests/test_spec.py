@@ -69,3 +69,13 @@ def test_spec_is_immutable_and_with_options_revalidates(tmp_path):
     assert spec.with_options(mode="annotate").mode == "annotate"
     with pytest.raises(ConfigError):
         spec.with_options(mode="nope")
+
+
+def test_spec_categories_come_from_tsv_and_jsonl_rows(tmp_path):
+    (tmp_path / "mixed.tsv").write_text("pattern\tcategory\nsarin\tchem\nexploit\t\n")
+    (tmp_path / "more.jsonl").write_text('{"pattern": "anthrax", "category": "bio"}\n')
+    config = tmp_path / "f.toml"
+    config.write_text('[[blocklist]]\nname = "bl"\nfiles = ["mixed.tsv", "more.jsonl"]\n'
+                      '[drop_if]\nx = "bl.chem + bl.bio + bl.mixed >= 1"\n')
+    spec = FilterSpec.from_toml(config)
+    assert spec.blocklists[0].categories == ["bio", "chem", "mixed"]
