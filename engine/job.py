@@ -25,7 +25,7 @@ from engine.filter import Filter
 from engine.manifest import marker_path
 from engine.readers import ShardReader
 from engine.shards import Shard
-from engine.writers import ROW_GROUP_BYTES, Output, ParquetSink
+from engine.writers import ROW_GROUP_BYTES, Output, ShardOutputs
 
 MAX_LISTED = 100  # unreadable rows listed one by one in a marker; the count is always exact
 
@@ -50,48 +50,39 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     reader = ShardReader(shard.uri, filt.spec.text_column, filt.spec.batch_rows,
                          options.max_decompressed_bytes, options.storage_options,
                          shard.row_groups)
-    sinks: dict[str, ParquetSink] = {}
+    outputs = ShardOutputs(out, shard.uri, {"kept": kept_rel, "removed": removed_rel},
+                           options.row_group_bytes)
     tally = _Tally()
     try:
         for batch in reader:
             fault("batch", shard.unit)
             result = filt.apply(batch)
             tally.add(result, reader.position)
-            _write(sinks, "kept", kept_rel, out, result.kept, options)
-            if result.removed is not None and result.removed.num_rows:
-                _write(sinks, "removed", removed_rel, out, result.removed, options)
+            outputs.write("kept", result.kept)
+            if result.removed is not None:
+                outputs.write("removed", result.removed)
             if on_batch:
                 on_batch(batch.num_rows, tally.text_bytes_last)
-    except ShardError as err:
-        for sink in sinks.values():
-            sink.abort()
+        changed = _changed_since_discovery(shard)
+        if changed:
+            raise RunStateError(f"shard {shard.uri!r} changed while it was read ({changed}); "
+                                "its outputs were discarded; rerun with --force once it is "
+                                "stable", code="E064")
+        if "kept" not in outputs and reader.schema is not None:
+            outputs.write("kept", reader.schema.empty_table(), create_empty=True)
+        outputs.finish()  # every output durable under its temp name first ...
+    except ShardError as err:  # the input cannot be read: quarantine it with a marker
+        outputs.abort()
         marker = _marker(shard, spec_fingerprint, reader, tally, {}, error=err)
         out.write_json(marker_path(shard), marker, "marker")
         return marker
     except BaseException:
-        for sink in sinks.values():
-            sink.abort()
-        raise
-    changed = _changed_since_discovery(shard)
-    if changed:
-        for sink in sinks.values():
-            sink.abort()
-        raise RunStateError(f"shard {shard.uri!r} changed while it was read ({changed}); "
-                            "its outputs were discarded; rerun with --force once it is stable",
-                            code="E064")
-    try:
-        if "kept" not in sinks and reader.schema is not None:
-            _write(sinks, "kept", kept_rel, out, reader.schema.empty_table(), options, True)
-        for sink in sinks.values():  # every output durable under its temp name first ...
-            sink.finish()
-    except BaseException:
-        for sink in sinks.values():
-            sink.abort()
+        outputs.abort()
         raise
     # ... then published together: a failing disk leaves no final-named file behind
-    outputs = {name: sink.publish() for name, sink in sorted(sinks.items())}
+    published = outputs.publish()
     fault("before_marker", shard.unit)
-    marker = _marker(shard, spec_fingerprint, reader, tally, outputs)
+    marker = _marker(shard, spec_fingerprint, reader, tally, published)
     out.write_json(marker_path(shard), marker, "marker")
     return marker
 
@@ -107,17 +98,6 @@ def _changed_since_discovery(shard: Shard) -> str | None:
     if (st.st_size, str(st.st_mtime_ns)) != (shard.size, shard.version):
         return f"size {shard.size} -> {st.st_size}, mtime {shard.version} -> {st.st_mtime_ns}"
     return None
-
-
-def _write(sinks, name, rel, out, table, options, force=False) -> None:
-    if not table.num_rows and not force:
-        return
-    sink = sinks.get(name)
-    if sink is None:
-        sink = sinks[name] = ParquetSink(out.open_staged(rel, name), table.schema,
-                                         options.row_group_bytes)
-    for batch in table.to_batches():
-        sink.write(batch)
 
 
 class _Tally:

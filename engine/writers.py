@@ -23,7 +23,7 @@ import posixpath
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.errors import RunStateError
+from engine.errors import EngineError, RunStateError
 from engine.shards import is_remote
 
 ROW_GROUP_BYTES = 128 << 20
@@ -268,6 +268,65 @@ class ParquetSink:
         with contextlib.suppress(Exception):  # the file is being thrown away
             self._writer.close()
         self.staged.abort()
+
+
+class ShardOutputs:
+    """The staged Parquet outputs of one shard (``kept``, ``removed``), created on first
+    write, finished together, then published together.
+
+    A failing disk (``ENOSPC``, ``EFBIG``, ``EIO``) becomes an ``EngineError`` [E047] naming
+    the shard and the file, after every staged file has been removed.
+    """
+
+    def __init__(self, out: Output, uri: str, paths: dict[str, str], row_group_bytes: int):
+        self.out, self.uri, self.paths = out, uri, paths
+        self.row_group_bytes = row_group_bytes
+        self.sinks: dict[str, ParquetSink] = {}
+
+    def write(self, name: str, table: pa.Table, create_empty: bool = False) -> None:
+        if not table.num_rows and not create_empty:
+            return
+        with self._failing(name):
+            sink = self.sinks.get(name)
+            if sink is None:
+                sink = self.sinks[name] = ParquetSink(
+                    self.out.open_staged(self.paths[name], name), table.schema,
+                    self.row_group_bytes)
+            for batch in table.to_batches():
+                sink.write(batch)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.sinks
+
+    def finish(self) -> None:
+        """Every output durable under its temporary name."""
+        for name, sink in self.sinks.items():
+            with self._failing(name):
+                sink.finish()
+
+    def publish(self) -> dict:
+        """Rename every output into place; ``{name: {path, bytes, sha256, rows}}``."""
+        published = {}
+        for name, sink in sorted(self.sinks.items()):
+            with self._failing(name):
+                published[name] = sink.publish()
+        return published
+
+    def abort(self) -> None:
+        for sink in self.sinks.values():
+            sink.abort()
+        self.sinks = {}
+
+    @contextlib.contextmanager
+    def _failing(self, name: str):
+        try:
+            yield
+        except OSError as err:
+            self.abort()
+            raise EngineError(
+                f"shard {self.uri!r}: cannot write {self.paths[name]!r} under "
+                f"{self.out.root!r}: {err.strerror or err}; free space or fix the output, "
+                "then rerun to resume", code="E047") from err
 
 
 def _fsync_dir(path: str) -> None:

@@ -60,7 +60,7 @@ def test_disk_errors_leave_no_final_outputs_and_resume_completes(tmp_path):
                            str(config), "--max-retries", "1"], cwd=REPO, env=env(),
                           capture_output=True, text=True, timeout=180, preexec_fn=small_files)
     assert proc.returncode == 1, proc.stderr
-    assert "File too large" in proc.stderr
+    assert "[E047]" in proc.stderr and "File too large" in proc.stderr
     assert not list((out / "kept").rglob("*.parquet")) if (out / "kept").exists() else True
     assert not (out / "_done").exists()
     assert not (out / "_tmp").exists()
