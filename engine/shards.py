@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -203,7 +204,10 @@ def _local_shard(path: str, base: str):
         # A dangling symlink: keep it, so the run reports it unreadable instead of losing it.
         yield ("missing", path), Shard(path, rel, -1, "missing")
         return
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISDIR(st.st_mode):  # a FIFO or device would block or never end
+            print(f"filter-engine: note: skipping {path!r}: not a regular file",
+                  file=sys.stderr)
         return
     yield (st.st_dev, st.st_ino), Shard(path, rel, st.st_size, str(st.st_mtime_ns))
 

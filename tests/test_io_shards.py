@@ -62,3 +62,11 @@ def test_outputs_cannot_escape_the_output_directory(tmp_path):
         with pytest.raises(ValueError, match="escapes"):
             out.path(bad)
     assert out.path("a/./b.parquet") == str(tmp_path / "out" / "a" / "b.parquet")
+
+
+def test_shards_fifo_is_skipped_with_a_note_not_opened(tmp_path, capsys):
+    touch(tmp_path / "x.parquet")
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    (tmp_path / "dir.parquet").mkdir()
+    assert [s.rel for s in discover(str(tmp_path / "*"))] == ["x.parquet"]
+    assert "pipe.jsonl" in capsys.readouterr().err
