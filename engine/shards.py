@@ -181,13 +181,20 @@ def _expand(pattern: str, storage_options: dict):
     else:
         base = _fixed_prefix(pattern)
         matcher = re.compile(_glob_regex(pattern[len(base):].lstrip("/")))
-    for path in _walk(base, matcher):
+    tail = pattern[len(base):].lstrip("/") if matcher is not None else ""
+    depth = None if matcher is None or "**" in tail else tail.count("/")
+    for path in _walk(base, matcher, depth):
         yield from _local_shard(path, base)
 
 
-def _walk(base: str, matcher):
-    """Files under ``base`` whose relative path matches; symlinked dirs are not entered."""
+def _walk(base: str, matcher, max_depth: int | None):
+    """Files under ``base`` whose relative path matches; symlinked dirs are not entered,
+    and without ``**`` no deeper than the pattern's own directory levels."""
     for root, dirs, files in os.walk(base, followlinks=False):
+        rel_root = os.path.relpath(root, base)
+        level = 0 if rel_root == "." else rel_root.count(os.sep) + 1
+        if max_depth is not None and level >= max_depth:
+            dirs[:] = [d for d in dirs if os.path.islink(os.path.join(root, d))]
         dirs.sort()
         for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
             path = os.path.join(root, name)
