@@ -15,12 +15,12 @@ class Progress:
     """Render run progress to ``stream`` (stderr by default).
 
     Args:
-        shards: the shards this invocation will process.
+        shards: the shards this invocation will process (or later, a ``plan`` event).
         live: a redrawn bar (True) or one log line per event (False); None: a bar when
             ``stream`` is a terminal.
     """
 
-    def __init__(self, shards, stream=None, live: bool | None = None):
+    def __init__(self, shards=(), stream=None, live: bool | None = None):
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self._plan(shards)

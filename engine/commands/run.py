@@ -43,7 +43,6 @@ def main(args) -> int:
     from engine.errors import UsageError
     from engine.progress import Progress
     from engine.runner import default_workers, load_spec, run
-    from engine.shards import discover, split_large
 
     spec = load_spec(args.config)
     changes = {k: v for k, v in (("mode", args.mode), ("text_column", args.text_column)) if v}
@@ -61,8 +60,7 @@ def main(args) -> int:
     progress = None
     if args.progress != "none":
         live = {"auto": None, "bar": True, "plain": False}[args.progress]
-        progress = Progress(split_large(discover(args.inputs), int(args.split_mb * 1e6)),
-                            live=live)
+        progress = Progress(live=live)  # the run tells it which shards are left ("plan")
     result = run(
         args.inputs, args.output, spec, workers=args.workers, max_retries=args.max_retries,
         shard_timeout=args.shard_timeout, force=args.force, progress=progress,
