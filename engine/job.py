@@ -13,14 +13,13 @@ status ``unreadable`` and the error, so it is reported and not retried forever.
 from __future__ import annotations
 
 import os
-import signal
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.errors import RunStateError, ShardError
+from engine.faults import fault
 from engine.filter import Filter
 from engine.manifest import marker_path
 from engine.readers import ShardReader
@@ -180,31 +179,3 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
         "score_histograms": {k: [int(x) for x in v] for k, v in sorted(tally.scores.items())},
         "outputs": outputs,
     }
-
-
-def fault(where: str, rel: str) -> None:
-    """Test-only fault injection (``ENGINE_TESTING=1``, ``ENGINE_FAULT=kind:where:shard``).
-
-    Kinds: ``crash`` (SIGKILL itself), ``crash_once`` (SIGKILL on the first attempt only;
-    needs ``ENGINE_FAULT_STATE``, a directory remembering attempts), ``hang`` (sleep for an
-    hour), ``slow`` (sleep 0.2 s). ``shard`` matches a substring of the shard's relative
-    name; ``*`` matches all.
-    """
-    if os.environ.get("ENGINE_TESTING") != "1":
-        return
-    for spec in filter(None, os.environ.get("ENGINE_FAULT", "").split(",")):
-        kind, at, target = (spec.split(":") + ["*", "*"])[:3]
-        if at != where or (target != "*" and target not in rel):
-            continue
-        if kind == "crash_once":
-            flag = os.path.join(os.environ["ENGINE_FAULT_STATE"], rel.replace("/", "__"))
-            if os.path.exists(flag):
-                continue
-            open(flag, "w").close()
-            kind = "crash"
-        if kind == "crash":
-            os.kill(os.getpid(), signal.SIGKILL)
-        elif kind == "hang":
-            time.sleep(3600)
-        elif kind == "slow":
-            time.sleep(0.2)
