@@ -129,6 +129,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
             processed = set(done)
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,
                             min(workers, max(len(pending), 1)), interrupted, busy_s)
+        data["filter"] = {"config": spec.source, "fingerprint": fingerprint,
+                          "mode": spec.mode, "rules": [r for r, _ in spec.drop_if]}
         out.write_json(REPORT, data, "report")
         if not out.remote:  # every worker has stopped: staged files left are dead attempts'
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)
