@@ -132,7 +132,9 @@ def summary(report: dict, where: str) -> str:
                      "excluding worker start)")
     if report["removed_by_reason"]:
         total = max(r["in"], 1)
-        lines.append("removed by reason: " + ", ".join(
+        label = ("flagged by reason (annotate mode: kept, see fe_reason)"
+                 if report.get("filter", {}).get("mode") == "annotate" else "removed by reason")
+        lines.append(f"{label}: " + ", ".join(
             f"{k} {v:,} ({100 * v / total:.2f}%)" for k, v in report["removed_by_reason"].items()))
     if report["top_terms"]:
         lines.append("top terms: " + ", ".join(
