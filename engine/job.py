@@ -23,7 +23,7 @@ from engine.faults import fault
 from engine.filter import Filter
 from engine.manifest import marker_path
 from engine.readers import ShardReader
-from engine.shards import Shard
+from engine.shards import Shard, is_remote
 from engine.writers import ROW_GROUP_BYTES, Output, ShardOutputs
 
 MAX_LISTED = 100  # unreadable rows listed one by one in a marker; the count is always exact
@@ -62,7 +62,7 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
                 outputs.write("removed", result.removed)
             if on_batch:
                 on_batch(batch.num_rows, tally.text_bytes_last)
-        changed = _changed_since_discovery(shard)
+        changed = _changed_since_discovery(shard, options.storage_options)
         if changed:
             raise RunStateError(f"shard {shard.uri!r} changed while it was read ({changed}); "
                                 "its outputs were discarded; rerun with --force once it is "
@@ -86,10 +86,23 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     return marker
 
 
-def _changed_since_discovery(shard: Shard) -> str | None:
-    """Compare a local input's size and mtime with what discovery saw (None: unchanged)."""
-    if "://" in shard.uri and not shard.uri.startswith("file://"):
-        return None  # object versions are immutable; the ETag was taken at discovery
+def _changed_since_discovery(shard: Shard, storage_options: dict) -> str | None:
+    """Compare the input's size and mtime (ETag on object stores) with what discovery saw;
+    None when unchanged."""
+    if is_remote(shard.uri):
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(shard.uri, **storage_options)
+        fs.invalidate_cache(path)
+        try:
+            info = fs.info(path)
+        except OSError as err:
+            return f"cannot stat it: {err}"
+        version = str(info.get("ETag") or info.get("etag") or info.get("mtime") or "")
+        size, version = int(info.get("size") or 0), version.strip('"')
+        if (size, version) != (shard.size, shard.version):
+            return f"size {shard.size} -> {size}, version {shard.version} -> {version}"
+        return None
     try:
         st = os.stat(shard.uri.removeprefix("file://"))
     except OSError as err:
