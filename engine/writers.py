@@ -97,6 +97,11 @@ class Output:
             return False
         return True
 
+    def open_read(self, rel: str):
+        """A binary file object for reading ``rel``."""
+        path = self.path(rel)
+        return self.fs.open(path, "rb") if self.remote else open(path, "rb")  # noqa: SIM115
+
     def remove(self, rel: str) -> None:
         try:
             if self.remote:

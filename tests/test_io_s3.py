@@ -103,3 +103,14 @@ def test_s3_output_lock_is_create_only(s3, tmp_path):
     assert proc.returncode == 0, proc.stderr
     fs.invalidate_cache()
     assert not fs.exists("out-lock/run/_lock")
+
+
+def test_s3_report_verify_reads_outputs_from_the_store(s3, tmp_path):
+    fs, env = s3
+    put_shards(fs, "in-verify")
+    fs.mkdir("out-verify")
+    config = write_lists(tmp_path)
+    assert cli("run", "s3://in-verify/cc/*.parquet", "-o", "s3://out-verify/r", "-c", config,
+               **env).returncode == 0
+    ok = cli("report", "s3://out-verify/r", "--verify", **env)
+    assert ok.returncode == 0 and "1 markers checked, 0 problem(s)" in ok.stdout

@@ -27,7 +27,7 @@ def _verify(out, marker: dict) -> list[str]:
     for info in m["outputs"].values():
         digest, size = hashlib.sha256(), 0
         try:
-            with open(out.path(info["path"]), "rb") as fh:
+            with out.open_read(info["path"]) as fh:
                 for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                     digest.update(block)
                     size += len(block)
@@ -41,8 +41,6 @@ def _verify(out, marker: dict) -> list[str]:
 
 
 def main(args) -> int:
-    from pathlib import Path
-
     from engine.errors import UsageError
     from engine.report import summary
     from engine.writers import Output
@@ -56,12 +54,11 @@ def main(args) -> int:
         "report.json")))
     if not args.verify:
         return 0
-    if out.remote:
-        raise UsageError("--verify reads outputs from a local directory; copy it first", "E001")
     problems, checked = [], 0
-    for path in sorted(Path(out.path("_done")).rglob("*.json")):
-        problems += _verify(out, json.loads(path.read_text()))
-        checked += 1
+    for rel in sorted(out.list_files("_done")):
+        if rel.endswith(".json"):
+            problems += _verify(out, json.loads(out.read_text(rel)))
+            checked += 1
     for problem in problems:
         print(f"verify: {problem}", file=sys.stderr)
     print(f"verify: {checked} markers checked, {len(problems)} problem(s)")
