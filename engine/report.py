@@ -144,6 +144,9 @@ def summary(report: dict, where: str) -> str:
     for f in report["failed"][:10]:
         lines.append(f"FAILED shard {f['shard']} after {f['attempts']} attempt(s): "
                      f"{f['errors'][-1]}")
+    if report.get("stale_markers"):
+        lines.append(f"note: {len(report['stale_markers'])} marker(s) (and their outputs) are "
+                     "from inputs no longer in this run; left in place, see stale_markers")
     if report["status"] in ("incomplete", "interrupted"):
         lines.append("run the same command again to resume")
     lines.append(f"report: {where}")

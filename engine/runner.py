@@ -115,6 +115,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         else:
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)  # we hold the lock
         markers, pending = _partition(out, shards, fingerprint)
+        stale = sorted(out.list_files("_done") - {manifest.marker_path(s) for s in shards})
         outcome, interrupted = _execute(pending, spec, out, fingerprint, options, workers,
                                         max_retries, shard_timeout, progress)
         processed, failed, busy_s = set(), {}, 0.0
@@ -129,6 +130,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
             processed = set(done)
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,
                             min(workers, max(len(pending), 1)), interrupted, busy_s)
+        data["stale_markers"] = stale[:100]  # from inputs no longer in this run (--force)
         data["filter"] = {"config": spec.source, "fingerprint": fingerprint,
                           "mode": spec.mode, "rules": [r for r, _ in spec.drop_if]}
         out.write_json(REPORT, data, "report")

@@ -68,6 +68,9 @@ def test_run_refuses_changed_inputs_then_force_redoes_only_them(tmp_path):
     assert forced.returncode == 0, forced.stderr
     assert "1 processed now, 2 already done" in forced.stderr
     assert json.loads((out / "_done" / "s2.parquet.json").read_text())["rows_in"] == 100
+    assert "from inputs no longer in this run" in forced.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["stale_markers"] == ["_done/s0.parquet.json"]
 
 
 def test_run_refuses_a_changed_config(tmp_path):
