@@ -53,6 +53,19 @@ class Card:
         return model_error(self.directory, message, code)
 
 
+def card_head(name: str, kind: str, labels, score_label: str, threshold: float) -> dict:
+    """The fields every model card starts with, whatever the kind."""
+    return {
+        "format": CARD_FORMAT,
+        "format_version": CARD_VERSION,
+        "name": name,
+        "kind": kind,
+        "labels": list(labels),
+        "score_label": score_label,
+        "threshold": float(threshold),
+    }
+
+
 def model_error(directory: Path, message: str, code: str) -> ModelError:
     return ModelError(f"model dir '{directory}': {message}", code=code)
 

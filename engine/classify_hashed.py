@@ -20,10 +20,9 @@ from engine._featurize import HashedFeaturizer
 from engine.arrow_buffers import TextChunk, string_chunks
 from engine.classify_card import (
     CARD_FILE,
-    CARD_FORMAT,
-    CARD_VERSION,
     MODEL_FILE,
     Card,
+    card_head,
     check_io,
     section,
     sha256_of,
@@ -173,13 +172,7 @@ def save_hashed_model(
     model = folded_model(table, spec["activation"], {META_KEY: json.dumps(spec)})
     onnx.save_model(model, str(out / MODEL_FILE))
     card = {
-        "format": CARD_FORMAT,
-        "format_version": CARD_VERSION,
-        "name": name,
-        "kind": KIND,
-        "labels": list(labels),
-        "score_label": score_label,
-        "threshold": float(threshold),
+        **card_head(name, KIND, labels, score_label, threshold),
         "featurizer": {**spec, "vocab_file": VOCAB_FILE,
                        "vocab_sha256": sha256_of(out / VOCAB_FILE),
                        "newlines": "a newline separates tokens like a space; one EOS per "

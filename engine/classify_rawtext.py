@@ -18,10 +18,9 @@ import pyarrow as pa
 
 from engine.classify_card import (
     CARD_FILE,
-    CARD_FORMAT,
-    CARD_VERSION,
     MODEL_FILE,
     Card,
+    card_head,
     check_io,
     section,
     sha256_of,
@@ -91,13 +90,7 @@ def save_rawtext_model(
     set_string_locale(model)
     onnx.save_model(model, str(out / MODEL_FILE))
     card = {
-        "format": CARD_FORMAT,
-        "format_version": CARD_VERSION,
-        "name": name,
-        "kind": KIND,
-        "labels": list(labels),
-        "score_label": score_label,
-        "threshold": float(threshold),
+        **card_head(name, KIND, labels, score_label, threshold),
         "raw_text": {"input": input_name, "output": output_name},
         "model_sha256": sha256_of(out / MODEL_FILE),
         **extra,

@@ -23,10 +23,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from engine.classify_card import (
     CARD_FILE,
-    CARD_FORMAT,
-    CARD_VERSION,
     MODEL_FILE,
     Card,
+    card_head,
     check_io,
     section,
     sha256_of,
@@ -180,8 +179,7 @@ def save_transformer_model(out_dir: str | Path, *, name: str, model: onnx.ModelP
     onnx.save_model(model, str(out / MODEL_FILE))
     (out / TOKENIZER_FILE).write_bytes(Path(tokenizer_file).read_bytes())
     card = {
-        "format": CARD_FORMAT, "format_version": CARD_VERSION, "name": name, "kind": KIND,
-        "labels": list(labels), "score_label": score_label, "threshold": float(threshold),
+        **card_head(name, KIND, labels, score_label, threshold),
         "transformer": {**DEFAULTS, **spec, "tokenizer_file": TOKENIZER_FILE},
         "model_sha256": sha256_of(out / MODEL_FILE), **extra,
     }
