@@ -115,9 +115,12 @@ class ClassifierStage:
         per_label = np.full((n, len(labels)), np.nan, np.float32)
         if len(index):
             subset = text if len(index) == n else text.take(pa.array(index))
-            score[index] = self.model.score(subset)
-            if labels:
-                per_label[index] = self.model.score(subset, all_labels=True)
+            if labels:  # one inference gives every label; the score is one column of it
+                probs = self.model.score(subset, all_labels=True)
+                per_label[index] = probs
+                score[index] = probs[:, list(self.model.labels).index(self.model.score_label)]
+            else:
+                score[index] = self.model.score(subset)
         out = {f"{name}.score": score}
         for j, label in enumerate(labels):
             out[f"{name}.{label}"] = per_label[:, j]

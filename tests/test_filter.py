@@ -91,3 +91,34 @@ def test_filter_annotating_an_annotated_table_replaces_its_columns(spec):
     twice = f.apply(once).kept
     assert twice.column_names == once.column_names
     assert twice.equals(once)
+
+
+def test_per_label_columns_of_a_multi_label_classifier(tmp_path):
+    """Rules on ``name.<label>`` see that label's probability, ``name.score`` the card's."""
+    import json
+    import random
+
+    import numpy as np
+
+    from engine.classifier import Classifier
+    from engine.cli import main
+
+    rng = random.Random(3)
+    vocab = {"cooking": ["flour", "oven", "bake", "salt"], "sport": ["goal", "match", "team"],
+             "weather": ["rain", "wind", "cloud", "sun"]}
+    rows = [(label, " ".join(rng.choice(words) for _ in range(6)))
+            for _ in range(150) for label, words in vocab.items()]
+    data = tmp_path / "topics.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for y, t in rows))
+    assert main(["train", str(data), "-o", str(tmp_path / "topic"),
+                 "--score-label", "sport"]) == 0
+    (tmp_path / "filter.toml").write_text(
+        '[[classifier]]\nname = "topic"\nmodel = "topic"\n\n'
+        '[drop_if]\nweather = "topic.weather > 0.5"\n')
+    texts = ["rain and wind all day", "bake the flour", "the team won the match", None]
+    result = Filter(FilterSpec.from_toml(tmp_path / "filter.toml")).apply(
+        pa.table({"text": texts}))
+    probs = Classifier.load(tmp_path / "topic").score(texts, all_labels=True)
+    weather = np.nan_to_num(probs[:, 2]) > 0.5
+    assert weather.tolist() == [True, False, False, False]
+    assert result.removed["text"].to_pylist() == ["rain and wind all day"]
