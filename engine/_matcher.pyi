@@ -5,7 +5,7 @@ import numpy.typing as npt
 
 #: Row status codes written by ``classify_rows`` and the scan.
 ROW_STATUS: dict[str, int]
-#: Scan flags: whole_words, ignore_case, detail, spans, transform.
+#: Scan flags: whole_words, detail, spans, transform.
 FLAGS: dict[str, int]
 
 def build_automaton(
@@ -41,7 +41,6 @@ class Automaton:
     def __init__(
         self,
         arrays: dict[str, np.ndarray],
-        n_classes: int,
         n_categories: int,
         alnum_bits: npt.NDArray[np.uint8],
         lower_tables: tuple[np.ndarray, ...],

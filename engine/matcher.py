@@ -15,6 +15,7 @@ workers memory-map. Results are NumPy arrays, never a Python object per match.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +204,7 @@ class Matcher:
             if self.ignore_case else None)
         tables = kernel_tables()
         self._kernel = _matcher.Automaton(
-            kernel_arrays, header["n_classes"], len(self.categories), tables["alnum"],
+            kernel_arrays, len(self.categories), tables["alnum"],
             tuple(tables[name] for name in (
                 "lower_pages", "lower_entries", "lower_pool", "cased", "ignorable")))
 
@@ -354,8 +355,6 @@ class Matcher:
 
     def _mark_unnormalized(self, chunk: TextChunk, kstatus: np.ndarray) -> None:
         """Send non-ASCII rows that NFKC would change to the exact Python path."""
-        import unicodedata
-
         unicode_rows = (kstatus == _KERNEL["unicode"]) | (kstatus == _KERNEL["unicode_plain"])
         for r in np.flatnonzero(unicode_rows).tolist():
             text = chunk.data[chunk.offsets[r]:chunk.offsets[r + 1]].tobytes().decode()

@@ -32,7 +32,6 @@ cdef enum:
 
 cdef enum:
     F_WHOLE_WORDS = 1
-    F_IGNORE_CASE = 2
     F_DETAIL = 4
     F_SPANS = 8
     F_TRANSFORM = 16
@@ -48,7 +47,7 @@ ROW_STATUS = {
     "null": ROW_NULL, "slow": ROW_SLOW, "unicode_plain": ROW_UNICODE_PLAIN,
 }
 FLAGS = {
-    "whole_words": F_WHOLE_WORDS, "ignore_case": F_IGNORE_CASE, "detail": F_DETAIL,
+    "whole_words": F_WHOLE_WORDS, "detail": F_DETAIL,
     "spans": F_SPANS, "transform": F_TRANSFORM,
 }
 
@@ -357,7 +356,6 @@ def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
 ctypedef struct Auto:
     const uint32_t* T
     const uint8_t* cls
-    uint32_t C
     const int32_t* o_pat
     const int32_t* o_link
     const int32_t* o_total
@@ -783,7 +781,7 @@ cdef class Automaton:
     cdef object _lower_tables
     cdef Lower lower
 
-    def __init__(self, arrays, uint32_t n_classes, int32_t n_categories,
+    def __init__(self, arrays, int32_t n_categories,
                  alnum_bits, lower_tables):
         """``arrays``: table, classes, o_pat, o_link, o_total, pat_len, weight,
         cat_start, cat_ids (validated by the caller); ``lower_tables``: page index,
@@ -817,7 +815,6 @@ cdef class Automaton:
         cdef const uint8_t[::1] ascii_alnum = self.arrays["ascii_alnum"]
         self.a.T = &table[0]
         self.a.cls = &classes[0]
-        self.a.C = n_classes
         self.a.o_pat = &o_pat[0] if o_pat.shape[0] else NULL
         self.a.o_link = &o_link[0] if o_link.shape[0] else NULL
         self.a.o_total = &o_total[0] if o_total.shape[0] else NULL
