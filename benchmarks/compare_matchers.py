@@ -1,7 +1,7 @@
 """filter-engine's matcher beside the matchers a data engineer would otherwise call.
 
 Counts per document on the same seeded corpus and nested pattern sets
-(``benchmarks/corpus.py``), whole-word and substring, for filter-engine, Hyperscan,
+(``engine/bench/corpus.py``), whole-word and substring, for filter-engine, Hyperscan,
 ahocorasick_rs, daachorse, pyahocorasick and flashtext. Checks that every exact peer's
 counts equal filter-engine's, document by document, and writes a table to
 ``benchmarks/RESULTS.md`` (the section between the matcher markers).
@@ -30,8 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import corpus  # noqa: E402
 import peers  # noqa: E402
+
+from engine.bench import corpus  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 BEGIN, END = "<!-- matcher:begin -->", "<!-- matcher:end -->"
@@ -105,7 +106,7 @@ def table(rows: list[dict], args, nbytes_note: str) -> str:
         return text if r["agree"] == 100.0 else f"{text} (≠{r['agree']:.1f}%)"
 
     lines = [
-        f"Corpus: `benchmarks/corpus.py`, {nbytes_note}, seed {args.seed}; patterns "
+        f"Corpus: `engine/bench/corpus.py`, {nbytes_note}, seed {args.seed}; patterns "
         "`make_patterns(n)`. MB/s of text per core (wall, median), whole-word / substring, "
         "from the in-memory Arrow array to one count per document. `≠x%`: only x % of "
         "documents have filter-engine's count (different semantics).",

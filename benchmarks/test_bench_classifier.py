@@ -14,9 +14,9 @@ import pyarrow.compute as pc
 import pytest
 
 from engine import Classifier
-from engine.arrow_buffers import string_chunks
-from engine.classify_datasets import sms_spam_collection
 from engine.defaults import models_dir
+from engine.io.arrow_buffers import string_chunks
+from engine.train.datasets import sms_spam_collection
 
 DOCS = 2000
 

@@ -19,10 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus  # noqa: E402
 import peers  # noqa: E402
 
 from engine import Matcher  # noqa: E402
+from engine.bench import corpus  # noqa: E402
 
 CORPUS_BYTES = 5_000_000
 PATTERN_COUNTS = [100, 1_000, 10_000, 100_000]

@@ -1,7 +1,7 @@
 """End-to-end pipeline benchmark: read -> match (10k terms) -> classify (native, every
 document) -> decide -> write -> commit, through ``engine.run`` with real worker processes.
 
-Corpus: ``benchmarks/corpus.py`` (seeded, Parquet zstd, ~3 KB documents); size from
+Corpus: ``engine/bench/corpus.py`` (seeded, Parquet zstd, ~3 KB documents); size from
 ``FE_BENCH_MB`` (default 64 MB of text, 4 shards). Each case records wall-clock MB/s,
 MB/s per worker, MB/s per busy core (excluding worker start) and peak worker RSS in
 ``extra_info``; nothing asserts a speed. ``filter-engine bench`` prints the same figures.
@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from engine.pipeline_bench import machine, measure, prepare
+from engine.bench.pipeline import machine, measure, prepare
 
 MB = float(os.environ.get("FE_BENCH_MB", "64"))
 SHARDS = int(os.environ.get("FE_BENCH_SHARDS", "4"))

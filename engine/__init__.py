@@ -20,12 +20,12 @@ from engine.errors import (
 )
 
 _LAZY = {
-    "Matcher": "engine.matcher",
-    "MatchResult": "engine.matcher",
-    "Classifier": "engine.classifier",
-    "FilterSpec": "engine.spec",
-    "Filter": "engine.filter",
-    "run": "engine.runner",
+    "Matcher": "engine.match.matcher",
+    "MatchResult": "engine.match.matcher",
+    "Classifier": "engine.classify.classifier",
+    "FilterSpec": "engine.filter.spec",
+    "Filter": "engine.filter.apply",
+    "run": "engine.execution.runner",
 }
 
 __all__ = [

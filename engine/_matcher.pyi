@@ -1,4 +1,4 @@
-"""Type stub for the compiled matcher kernel (src_cython/_matcher.pyx); use engine.matcher."""
+"""Type stub for the compiled matcher kernel (src_cython/_matcher.pyx); use engine.match.matcher."""
 
 import numpy as np
 import numpy.typing as npt

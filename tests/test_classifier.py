@@ -12,11 +12,11 @@ import pyarrow as pa
 import pytest
 
 from engine import Classifier, ModelError, SchemaError
-from engine.classify_datasets import sms_spam_collection
-from engine.classify_folded import folded_model
-from engine.classify_hashed import make_featurizer, read_vocab
-from engine.classify_rawtext import set_string_locale
+from engine.classify.folded import folded_model
+from engine.classify.hashed import make_featurizer, read_vocab
+from engine.classify.rawtext import set_string_locale
 from engine.defaults import models_dir
+from engine.train.datasets import sms_spam_collection
 
 SPAM = models_dir() / "spam-hashed"
 PROFANITY = models_dir() / "profanity"
@@ -93,7 +93,7 @@ def test_score_all_labels_rows_sum_to_one(spam):
 def test_score_batches_large_inputs_like_small_ones(spam, monkeypatch):
     texts, _ = sms_spam_collection()
     whole = spam.score(texts[:500])
-    monkeypatch.setattr("engine.classify_hashed.BATCH_BYTES", 997)
+    monkeypatch.setattr("engine.classify.hashed.BATCH_BYTES", 997)
     np.testing.assert_array_equal(spam.score(texts[:500]), whole)
 
 

@@ -17,8 +17,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from engine import Classifier
-from engine.classify_datasets import sms_spam_collection
-from engine.classify_transformer import add_classification_head, save_transformer_model
+from engine.classify.transformer import add_classification_head, save_transformer_model
+from engine.train.datasets import sms_spam_collection
 
 tokenizers = pytest.importorskip("tokenizers")
 HIDDEN = 16
@@ -149,8 +149,8 @@ def test_bert_built_from_safetensors_agrees_with_an_independent_onnx_export():
 
     import onnxruntime as ort
 
-    from engine.classify_bert import bert_encoder
-    from engine.classify_session import session_options
+    from engine.classify.session import session_options
+    from engine.train.bert_export import bert_encoder
 
     source = Path(minilm.__file__).parent / "model"
     ours = ort.InferenceSession(bert_encoder(source).SerializeToString(), session_options(1))

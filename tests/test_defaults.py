@@ -8,7 +8,6 @@ would make the quick start wrong or untrustworthy.
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,10 +26,8 @@ def _patterns(path: Path) -> list[str]:
 
 
 def _corpus():
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     pytest.importorskip("wordfreq")
-    from benchmarks import corpus
+    from engine.bench import corpus
 
     return corpus
 

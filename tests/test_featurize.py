@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine._featurize import HashedFeaturizer, bucket_of, fasttext_hash
-from engine.arrow_buffers import string_chunks
-from engine.classify_datasets import sms_spam_collection
-from engine.classify_hashed import vocab_arrays
+from engine.classify.hashed import vocab_arrays
+from engine.io.arrow_buffers import string_chunks
+from engine.train.datasets import sms_spam_collection
 from tests.featurize_reference import fnv1a, reference_ids
 
 # Tokens mix ASCII, 2/3/4-byte UTF-8, the EOS and label markers, and every separator.

@@ -4,8 +4,8 @@ import pyarrow as pa
 import pytest
 
 from engine.errors import SchemaError
-from engine.filter import Filter
-from engine.spec import FilterSpec
+from engine.filter.apply import Filter
+from engine.filter.spec import FilterSpec
 from tests.runkit import write_lists
 
 TEXTS = ["anthrax and sarin", None, "exploit payload ransomware", "nothing here", "sarin only",
@@ -100,7 +100,7 @@ def test_per_label_columns_of_a_multi_label_classifier(tmp_path):
 
     import numpy as np
 
-    from engine.classifier import Classifier
+    from engine.classify.classifier import Classifier
     from engine.cli import main
 
     rng = random.Random(3)

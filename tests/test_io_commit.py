@@ -6,11 +6,11 @@ import resource
 import subprocess
 import sys
 
-from engine.filter import Filter
-from engine.job import JobOptions, process_shard
-from engine.shards import discover
-from engine.spec import FilterSpec
-from engine.writers import Output
+from engine.execution.job import JobOptions, process_shard
+from engine.filter.apply import Filter
+from engine.filter.spec import FilterSpec
+from engine.io.shards import discover
+from engine.io.writers import Output
 from tests.runkit import REPO, check_accounting, cli, env, write_lists, write_shards
 
 

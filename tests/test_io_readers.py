@@ -9,7 +9,7 @@ import pytest
 import zstandard
 
 from engine.errors import ShardError
-from engine.readers import ShardReader
+from engine.io.readers import ShardReader
 
 LINES = b"".join(json.dumps({"id": i, "text": f"doc {i}"}).encode() + b"\n" for i in range(50))
 
@@ -145,7 +145,7 @@ def test_readers_missing_file(tmp_path):
 
 
 def test_readers_jsonl_types_settle_after_the_first_block(tmp_path, monkeypatch):
-    from engine import readers
+    from engine.io import readers
 
     monkeypatch.setattr(readers, "JSONL_BLOCK", 64)  # many small blocks
     monkeypatch.setattr(readers, "READ_SIZE", 64)

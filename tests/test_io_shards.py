@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from engine.errors import UsageError
-from engine.shards import discover
-from engine.writers import Output
+from engine.io.shards import discover
+from engine.io.writers import Output
 
 
 def touch(path, rows=3):

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 
 from engine import Matcher, MatcherStateError, PatternError, SchemaError, TextError
-from engine.matcher import ROW_INVALID_UTF8, ROW_NULL, ROW_OK
-from engine.patterns import PatternLimits
+from engine.match.matcher import ROW_INVALID_UTF8, ROW_NULL, ROW_OK
+from engine.match.patterns import PatternLimits
 from tests import oracle
 
 
@@ -253,7 +253,7 @@ def test_every_flipped_table_word_is_caught_or_harmless(tmp_path):
 
 def test_unicode_table_cache_round_trips(tmp_path):
     script = (
-        "from engine import unicode_tables as u; import numpy as np\n"
+        "from engine.match import unicode_tables as u; import numpy as np\n"
         "t = u.kernel_tables()\n"
         "assert np.array_equal(t['alnum'], u.alnum_bitmap())\n"
         "assert all(np.array_equal(a, b) for a, b in zip("

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.errors import ConfigError
-from engine.rules import Rule, split_disjuncts
+from engine.filter.rules import Rule, split_disjuncts
 
 NAMES = {"cbrn.count": "number", "cbrn.distinct": "number", "tox.score": "number",
          "text.null": "bool"}

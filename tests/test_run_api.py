@@ -27,9 +27,9 @@ def test_api_input_changed_during_the_run_is_not_committed(tmp_path):
     config = write_lists(tmp_path)
     (path,) = write_shards(tmp_path, count=1, rows=300)
     spec = engine.FilterSpec.from_toml(config)
-    from engine.job import JobOptions, process_shard
-    from engine.shards import discover
-    from engine.writers import Output
+    from engine.execution.job import JobOptions, process_shard
+    from engine.io.shards import discover
+    from engine.io.writers import Output
 
     (shard,) = discover(str(path))
     pq.write_table(pa.table({"id": ["z"], "text": ["changed"]}), path)

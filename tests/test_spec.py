@@ -3,7 +3,7 @@
 import pytest
 
 from engine.errors import ConfigError
-from engine.spec import FilterSpec
+from engine.filter.spec import FilterSpec
 from tests.runkit import write_lists
 
 

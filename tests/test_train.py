@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from engine import Classifier, ModelError
-from engine.classify_datasets import sms_spam_collection
-from engine.classify_fasttext import read_fasttext_bin
-from engine.classify_metrics import at_threshold, roc_auc
-from engine.classify_train import split_indices
 from engine.cli import main
+from engine.train.datasets import sms_spam_collection
+from engine.train.fasttext import read_fasttext_bin
+from engine.train.metrics import at_threshold, roc_auc
+from engine.train.trainer import split_indices
 from tests.test_featurize import train_fasttext
 
 

@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from engine.pipeline_bench import format_results, machine, measure, prepare
+    from engine.bench.pipeline import format_results, machine, measure, prepare
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="filter-engine-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.classify_card import CARD_FILE
-from engine.classify_fasttext import fold, label_names, read_fasttext_bin
-from engine.classify_hashed import save_hashed_model
+from engine.classify.card import CARD_FILE
+from engine.classify.hashed import save_hashed_model
 from engine.errors import UsageError
+from engine.train.fasttext import fold, label_names, read_fasttext_bin
 
 NAME = "convert-fasttext"
 HELP = "Convert a supervised fastText .bin (softmax/ova/ns loss) into an ONNX model directory."
@@ -78,7 +78,7 @@ def check_against_fasttext(model_path: Path, out: Path, texts_path: Path) -> int
     except ImportError as err:
         raise UsageError("--check needs the fasttext package (pip install "
                          "fasttext-numpy2-wheel)") from err
-    from engine.classifier import Classifier
+    from engine.classify.classifier import Classifier
 
     texts = texts_path.read_text(encoding="utf-8").splitlines()
     clf = Classifier.load(out)

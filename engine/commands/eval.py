@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.classifier import Classifier
-from engine.classify_metrics import at_threshold, best_f1, pr_curve, roc_auc
-from engine.classify_train import read_labeled
+from engine.classify.classifier import Classifier
 from engine.errors import UsageError
+from engine.train.metrics import at_threshold, best_f1, pr_curve, roc_auc
+from engine.train.trainer import read_labeled
 
 NAME = "eval"
 HELP = "Precision/recall/F1/ROC-AUC of a model on labeled Parquet/JSONL, plus a PR curve PNG."

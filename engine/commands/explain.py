@@ -23,7 +23,7 @@ def _shard_row(spec, uri: str, row: int):
     import pyarrow as pa
 
     from engine.errors import UsageError
-    from engine.readers import ShardReader
+    from engine.io.readers import ShardReader
 
     seen = 0
     for batch in ShardReader(uri, spec.text_column, spec.batch_rows):
@@ -37,8 +37,8 @@ def _shard_row(spec, uri: str, row: int):
 def main(args) -> int:
     import pyarrow as pa
 
-    from engine.filter import Filter
-    from engine.runner import load_spec
+    from engine.execution.runner import load_spec
+    from engine.filter.apply import Filter
 
     spec = load_spec(args.config).with_options(mode="annotate")
     if args.shard:

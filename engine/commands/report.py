@@ -42,8 +42,8 @@ def _verify(out, marker: dict) -> list[str]:
 
 def main(args) -> int:
     from engine.errors import UsageError
-    from engine.report import summary
-    from engine.writers import Output
+    from engine.execution.report import summary
+    from engine.io.writers import Output
 
     out = Output(args.output)
     text = out.read_text("report.json")

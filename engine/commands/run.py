@@ -41,8 +41,8 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     from engine.errors import UsageError
-    from engine.progress import Progress
-    from engine.runner import default_workers, load_spec, run
+    from engine.execution.progress import Progress
+    from engine.execution.runner import default_workers, load_spec, run
 
     spec = load_spec(args.config)
     changes = {k: v for k, v in (("mode", args.mode), ("text_column", args.text_column)) if v}
@@ -51,7 +51,7 @@ def main(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be >= 1", code="E001")
     if args.dry_run:
-        from engine.dryrun import dry_run
+        from engine.execution.dryrun import dry_run
 
         estimate = dry_run(args.inputs, spec, args.sample_rows,
                            args.workers or default_workers())

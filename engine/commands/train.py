@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.classify_card import sha256_of
-from engine.classify_hashed import save_hashed_model
-from engine.classify_metrics import report
-from engine.classify_train import TrainConfig, featurize, read_labeled, split_indices, train
+from engine.classify.card import sha256_of
+from engine.classify.hashed import save_hashed_model
 from engine.errors import UsageError
+from engine.train.metrics import report
+from engine.train.trainer import TrainConfig, featurize, read_labeled, split_indices, train
 
 HYPER_HELP = {
     "epochs": "passes over the training split",

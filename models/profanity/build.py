@@ -20,9 +20,9 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import StringTensorType
 from sklearn.pipeline import Pipeline
 
-from engine.classifier import Classifier
-from engine.classify_datasets import sms_spam_collection
-from engine.classify_rawtext import save_rawtext_model
+from engine.classify.classifier import Classifier
+from engine.classify.rawtext import save_rawtext_model
+from engine.train.datasets import sms_spam_collection
 
 HERE = Path(__file__).resolve().parent
 PROBES = [

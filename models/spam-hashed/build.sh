@@ -6,7 +6,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python -m engine.classify_datasets "$tmp/sms_spam_collection.jsonl"
+python -m engine.train.datasets "$tmp/sms_spam_collection.jsonl"
 python -m engine train "$tmp/sms_spam_collection.jsonl" -o "$here" --name spam-hashed \
     --text-column text --label-column label --score-label spam \
     --valid-fraction 0.2 --seed 0 --epochs 5 --lr 0.5 --word-ngrams 2 --bucket 262144 \

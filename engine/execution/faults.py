@@ -1,7 +1,7 @@
 """Test-only fault injection, so that tests can kill or hang a worker at a chosen point.
 
 Inert unless ``ENGINE_TESTING=1``; then ``ENGINE_FAULT=kind:where:shard[,...]`` acts at the
-named points of ``engine.job`` (``batch``: before each batch; ``before_marker``: after the
+named points of ``engine.execution.job`` (``batch``: before each batch; ``before_marker``: after the
 outputs are published, before the marker is written).
 """
 

@@ -1,5 +1,5 @@
 """The native model kind: fastText-style hashed n-grams, featurized in Cython, scored by
-the folded ONNX graph (``engine.classify_folded``).
+the folded ONNX graph (``engine.classify.folded``).
 
 A model directory of this kind holds ``model.onnx``, ``model.json`` and ``vocab.txt``
 (one vocabulary word per line, raw bytes, id = line number). The featurizer settings live
@@ -17,8 +17,7 @@ import onnx
 import pyarrow as pa
 
 from engine._featurize import HashedFeaturizer
-from engine.arrow_buffers import TextChunk, string_chunks
-from engine.classify_card import (
+from engine.classify.card import (
     CARD_FILE,
     MODEL_FILE,
     Card,
@@ -27,7 +26,8 @@ from engine.classify_card import (
     section,
     sha256_of,
 )
-from engine.classify_folded import ACTIVATIONS, IDS, OFFSETS, OUTPUT, folded_model
+from engine.classify.folded import ACTIVATIONS, IDS, OFFSETS, OUTPUT, folded_model
+from engine.io.arrow_buffers import TextChunk, string_chunks
 
 KIND = "hashed-ngrams"
 VOCAB_FILE = "vocab.txt"

@@ -41,7 +41,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from engine import defaults
 from engine.errors import ConfigError
-from engine.rules import BOOL, NUM, Rule, split_disjuncts
+from engine.filter.rules import BOOL, NUM, Rule, split_disjuncts
 
 MODES = ("drop", "annotate")
 BLOCKLIST_FIELDS = ("count", "distinct", "weight")
@@ -296,7 +296,7 @@ def _blocklist(entry: dict, bases: list[Path], where: str) -> BlocklistSpec:
 
 def _categories(files: tuple[str, ...]) -> tuple[str, ...]:
     """Categories a matcher built from ``files`` will have (``.txt``: the stem, no read)."""
-    from engine import patterns
+    from engine.match import patterns
 
     names = {_stem(f) for f in files if f.endswith(".txt")}
     rich = [f for f in files if not f.endswith(".txt")]

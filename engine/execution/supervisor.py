@@ -20,9 +20,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
-from engine import worker
 from engine.errors import EngineError, ModelError
-from engine.shards import Shard
+from engine.execution import worker
+from engine.io.shards import Shard
 
 GRACE_S = 3.0
 MAX_START_FAILURES = 3

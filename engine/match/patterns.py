@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import PatternError
-from engine.text_transform import normalize_text
+from engine.match.text_transform import normalize_text
 
 DEFAULT_CATEGORY = "default"
 

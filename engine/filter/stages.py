@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engine.rules import Rule
-from engine.spec import BlocklistSpec, ClassifierSpec
+from engine.filter.rules import Rule
+from engine.filter.spec import BlocklistSpec, ClassifierSpec
 
 
 class BlocklistStage:
@@ -31,7 +31,7 @@ class BlocklistStage:
     @property
     def matcher(self):
         if self._matcher is None:
-            from engine.matcher import Matcher
+            from engine.match.matcher import Matcher
 
             if self.saved:
                 self._matcher = Matcher.load(self.saved)
@@ -93,7 +93,7 @@ class ClassifierStage:
     @property
     def model(self):
         if self._model is None:
-            from engine.classifier import Classifier
+            from engine.classify.classifier import Classifier
 
             self._model = Classifier.load(self.spec.model, device=self.spec.device,
                                           threads=self.spec.threads)

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.errors import SchemaError
-from engine.spec import FilterSpec
-from engine.stages import BlocklistStage, ClassifierStage, decide
+from engine.filter.spec import FilterSpec
+from engine.filter.stages import BlocklistStage, ClassifierStage, decide
 
 SCORE_BINS = 10
 

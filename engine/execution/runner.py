@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import manifest, report
-from engine.filter import Filter
-from engine.job import JobOptions
-from engine.shards import discover, split_large
-from engine.spec import FilterSpec
-from engine.supervisor import Supervisor
-from engine.writers import Output
+from engine.execution import manifest, report
+from engine.execution.job import JobOptions
+from engine.execution.supervisor import Supervisor
+from engine.filter.apply import Filter
+from engine.filter.spec import FilterSpec
+from engine.io.shards import discover, split_large
+from engine.io.writers import Output
 
 REPORT = "report.json"
 
@@ -80,7 +80,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         max_retries: extra attempts for a shard whose worker died, hung or raised.
         shard_timeout: seconds one attempt of one shard may take.
         force: redo what changed instead of refusing when inputs or filter differ.
-        progress: ``callable(kind, rel, detail)`` for events (see ``engine.progress``).
+        progress: ``callable(kind, rel, detail)`` for events (see ``engine.execution.progress``).
         storage_options: fsspec options for remote inputs and outputs.
         row_group_bytes: target row-group size of the outputs.
         max_decompressed_bytes: cap on a compressed JSONL shard's inflated size.

@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from engine.arrow_buffers import string_chunks
-from engine.classify_hashed import make_featurizer
+from engine.classify.hashed import make_featurizer
 from engine.errors import ModelError, UsageError
+from engine.io.arrow_buffers import string_chunks
 
 _SPACES = re.compile(rb"[ \n\r\t\v\f\x00]+")
 EOS = b"</s>"

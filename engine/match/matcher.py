@@ -23,13 +23,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine import _matcher, matcher_format, patterns
+from engine import _matcher
 from engine._version import __version__
-from engine.arrow_buffers import TextChunk, string_chunks
 from engine.errors import MatcherStateError, PatternError, TextError, UsageError
-from engine.patterns import PatternLimits, PatternSet
-from engine.text_transform import transform_with_map
-from engine.unicode_tables import kernel_tables, lowering_needed_bitmap
+from engine.io.arrow_buffers import TextChunk, string_chunks
+from engine.match import file_format, patterns
+from engine.match.patterns import PatternLimits, PatternSet
+from engine.match.text_transform import transform_with_map
+from engine.match.unicode_tables import kernel_tables, lowering_needed_bitmap
 
 ROW_OK, ROW_NULL, ROW_INVALID_UTF8 = 0, 1, 2
 _KERNEL = _matcher.ROW_STATUS
@@ -212,13 +213,13 @@ class Matcher:
         """Write the frozen automaton to ``path`` (versioned binary, memory-mappable)."""
         path = Path(path)
         header = {k: v for k, v in self._header.items() if k not in ("format_version", "sections")}
-        matcher_format.write(path, header, self._arrays)
+        file_format.write(path, header, self._arrays)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Matcher:
         """Memory-map a file written by ``save``; pages are shared between processes."""
-        header, arrays = matcher_format.read(path)
+        header, arrays = file_format.read(path)
         self = cls.__new__(cls)
         try:
             self._set_options(header["ignore_case"], header["whole_words"], header["normalize"])
@@ -363,7 +364,7 @@ class Matcher:
 
 
 def _from_bytes(header: dict, arrays: dict[str, np.ndarray]) -> Matcher:
-    matcher_format.validate(header, arrays)
+    file_format.validate(header, arrays)
     self = Matcher.__new__(Matcher)
     self._set_options(header["ignore_case"], header["whole_words"], header["normalize"])
     self._attach(header, arrays)

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.errors import RunStateError, ShardError
-from engine.faults import fault
-from engine.filter import Filter
-from engine.manifest import marker_path
-from engine.readers import ShardReader
-from engine.shards import Shard, is_remote
-from engine.writers import ROW_GROUP_BYTES, Output, ShardOutputs
+from engine.execution.faults import fault
+from engine.execution.manifest import marker_path
+from engine.filter.apply import Filter
+from engine.io.readers import ShardReader
+from engine.io.shards import Shard, is_remote
+from engine.io.writers import ROW_GROUP_BYTES, Output, ShardOutputs
 
 MAX_LISTED = 100  # unreadable rows listed one by one in a marker; the count is always exact
 

@@ -42,9 +42,9 @@ def main(conn, parent_pid: int, spec, saved_matchers: dict, out_root: str, finge
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from engine.errors import EngineError
-    from engine.filter import Filter
-    from engine.job import process_shard
-    from engine.writers import Output
+    from engine.execution.job import process_shard
+    from engine.filter.apply import Filter
+    from engine.io.writers import Output
 
     try:
         filt = Filter(spec, saved_matchers)

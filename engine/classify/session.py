@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import onnxruntime as ort
 
-from engine.classify_card import Card
+from engine.classify.card import Card
 
 DEVICES = ("cpu", "cuda")
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}

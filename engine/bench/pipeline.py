@@ -1,7 +1,7 @@
 """The end-to-end pipeline benchmark behind ``filter-engine bench`` and
 ``benchmarks/test_bench_pipeline.py``.
 
-It generates a seeded corpus (``benchmarks/corpus.py``: Parquet, zstd, ~3 KB documents),
+It generates a seeded corpus (``engine/bench/corpus.py``: Parquet, zstd, ~3 KB documents),
 a 10,000-term blocklist from the same module, and a filter that matches every document and
 scores every document with the native hashed classifier (no cascade), then times whole
 runs (read, match, classify, decide, write, commit) at each worker count, in fresh
@@ -16,15 +16,14 @@ import contextlib
 import os
 import platform
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
 
 from engine import defaults
 from engine.errors import UsageError
-from engine.runner import run
-from engine.spec import FilterSpec
+from engine.execution.runner import run
+from engine.filter.spec import FilterSpec
 
 BENCH_CONFIG = """
 text_column = "text"
@@ -45,14 +44,10 @@ model = "{model}"
 
 
 def _corpus_module():
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "benchmarks" / "corpus.py").exists() and str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
     try:
-        from benchmarks import corpus
+        from engine.bench import corpus
     except ImportError as err:
-        raise UsageError(f"bench needs the source checkout's benchmarks/corpus.py and the "
-                         f"bench extra (wordfreq): {err}", code="E005") from err
+        raise UsageError(f"bench needs wordfreq for its corpus: {err}", code="E005") from err
     return corpus
 
 

@@ -1,7 +1,7 @@
 """``engine.Classifier``: an ONNX model plus its featurizer, loaded from a model directory.
 
 Loading checks everything (card, graph, inputs, featurizer files, device) before any data
-is touched, and raises ``ModelError`` with a code (see ``engine.classify_card``). Scoring
+is touched, and raises ``ModelError`` with a code (see ``engine.classify.card``). Scoring
 takes whole Arrow string columns and returns NumPy arrays in input order; a null row is
 reported as NaN, never guessed.
 """
@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from engine.arrow_buffers import as_string_array
-from engine.classify_card import MODEL_FILE, Card, load_graph, read_card
-from engine.classify_hashed import KIND as HASHED
-from engine.classify_hashed import HashedBackend
-from engine.classify_rawtext import RawTextBackend
-from engine.classify_session import open_session
-from engine.classify_transformer import KIND as TRANSFORMER
-from engine.classify_transformer import TransformerBackend
+from engine.classify.card import MODEL_FILE, Card, load_graph, read_card
+from engine.classify.hashed import KIND as HASHED
+from engine.classify.hashed import HashedBackend
+from engine.classify.rawtext import RawTextBackend
+from engine.classify.session import open_session
+from engine.classify.transformer import KIND as TRANSFORMER
+from engine.classify.transformer import TransformerBackend
+from engine.io.arrow_buffers import as_string_array
 
 _BACKENDS = {HASHED: HashedBackend, "raw-text": RawTextBackend, TRANSFORMER: TransformerBackend}
 

@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from engine.errors import ShardError
-from engine.filter import Filter
-from engine.readers import ShardReader
-from engine.shards import discover
-from engine.spec import FilterSpec
+from engine.filter.apply import Filter
+from engine.filter.spec import FilterSpec
+from engine.io.readers import ShardReader
+from engine.io.shards import discover
 
 MAX_SAMPLED_SHARDS = 8
 

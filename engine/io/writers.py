@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.errors import EngineError, RunStateError
-from engine.shards import is_remote
+from engine.io.shards import is_remote
 
 ROW_GROUP_BYTES = 128 << 20
 

@@ -21,7 +21,7 @@ import onnx
 import pyarrow as pa
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.classify_card import (
+from engine.classify.card import (
     CARD_FILE,
     MODEL_FILE,
     Card,

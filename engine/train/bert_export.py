@@ -4,7 +4,7 @@
 Covers the plain BERT architecture (``BertModel``: absolute positions, post-LayerNorm,
 GELU, as in MiniLM and all-MiniLM-L6-v2). The graph takes ``input_ids``,
 ``attention_mask`` and ``token_type_ids`` (int64 ``[B, L]``) and returns
-``last_hidden_state`` (``[B, L, H]``); ``engine.classify_transformer`` adds the head.
+``last_hidden_state`` (``[B, L, H]``); ``engine.classify.transformer`` adds the head.
 Safetensors is read directly (an 8-byte header length, a JSON header, raw little-endian
 tensors); nothing is unpickled.
 """

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import pyarrow as pa
 
-from engine.classify_card import (
+from engine.classify.card import (
     CARD_FILE,
     MODEL_FILE,
     Card,

@@ -1,0 +1,1 @@
+"""The pipeline benchmark behind ``filter-engine bench`` and its seeded corpus generator."""

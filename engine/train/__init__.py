@@ -1,0 +1,3 @@
+"""Training, evaluation metrics, labelled data sets and model export (fastText conversion, ONNX
+encoders).
+"""
