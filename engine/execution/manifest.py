@@ -9,6 +9,7 @@ changes, unless forced. ``_lock`` keeps two runs off one output directory.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -121,49 +122,87 @@ def read_marker(out: Output, shard: Shard) -> dict | None:
 
 
 class Lock:
-    """An exclusive lock file in the output (create-only, also on S3); a lock left by a
-    dead process on this host is taken over, any other one is refused."""
+    """One run per output directory.
+
+    Locally the lock is ``flock`` on ``_lock``: the kernel drops it when its process dies, so
+    a dead run's lock needs no takeover and two runs can never both hold it (a takeover by
+    read-holder-then-delete lets a second run delete the lock the first has just re-created).
+    The file is never deleted, since deleting a locked file lets a third run lock a new one.
+    On an object store there is no flock: the lock is a create-only object (``If-None-Match``),
+    and one left by a dead process on this host is removed and taken.
+    """
 
     def __init__(self, out: Output):
         self.out = out
         self.held = False
+        self._fd: int | None = None
 
     def acquire(self) -> Lock:
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         payload = json.dumps(owner).encode()
+        if self.out.remote:
+            self._acquire_remote(payload)
+        else:
+            self._acquire_local(payload)
+        self.held = True
+        return self
+
+    def _acquire_local(self, payload: bytes) -> None:
+        path = self.out.path(LOCK)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise self._in_use(self._read_owner()) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, payload, 0)
+        self._fd = fd
+
+    def _acquire_remote(self, payload: bytes) -> None:
         for _ in range(2):
             if self.out.create_exclusive(LOCK, payload):
-                self.held = True
-                return self
-            held = self._holder()
-            if held is not None:
-                raise RunStateError(
-                    f"output {self.out.root!r} is in use by pid {held.get('pid')} on "
-                    f"{held.get('host')} (lock {self.out.path(LOCK)}); wait for that run, or "
-                    "delete the lock if it is gone", code="E062")
+                return
+            held = self._read_owner()
+            if not self._owner_is_dead(held):
+                raise self._in_use(held)
             self.out.remove(LOCK)
         raise RunStateError(f"could not take the lock {self.out.path(LOCK)}", code="E062")
 
-    def _holder(self) -> dict | None:
-        """The live owner of an existing lock, or None if the lock is stale."""
+    def _read_owner(self) -> dict:
         try:
-            held = json.loads(self.out.read_text(LOCK) or "")
-        except ValueError:
+            return json.loads(self.out.read_text(LOCK) or "")
+        except ValueError:  # being written by its holder right now
             return {"pid": "?", "host": "?"}
+
+    @staticmethod
+    def _owner_is_dead(held: dict) -> bool:
         if held.get("host") != socket.gethostname():
-            return held
+            return False
         try:
             os.kill(int(held["pid"]), 0)
         except ProcessLookupError:
-            return None
+            return True
         except (PermissionError, KeyError, ValueError):
-            return held
-        return held
+            return False
+        return False
+
+    def _in_use(self, held: dict) -> RunStateError:
+        return RunStateError(
+            f"output {self.out.root!r} is in use by pid {held.get('pid')} on "
+            f"{held.get('host')} (lock {self.out.path(LOCK)}); wait for that run, or "
+            "delete the lock if it is gone", code="E062")
 
     def release(self) -> None:
-        if self.held:
+        if not self.held:
+            return
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock; the file stays (see above)
+            self._fd = None
+        else:
             self.out.remove(LOCK)
-            self.held = False
+        self.held = False
 
     def __enter__(self) -> Lock:
         return self.acquire()
