@@ -7,6 +7,8 @@ import signal
 import pyarrow.parquet as pq
 import pytest
 
+from engine.execution.manifest import Lock
+from engine.io.writers import Output
 from tests.runkit import check_accounting, cli, output_digests, popen, write_lists, write_shards
 
 
@@ -83,15 +85,13 @@ def test_run_refuses_a_changed_config(tmp_path):
 
 def test_run_lock_stops_a_second_run_and_a_stale_lock_is_taken_over(tmp_path):
     config, glob, out = setup(tmp_path, count=2)
-    out.mkdir()
-    holder = popen("run", glob, "-o", tmp_path / "other", "-c", config)  # any live pid
+    holder = Lock(Output(str(out))).acquire()  # another run holding the output
     try:
-        (out / "_lock").write_text(json.dumps({"pid": holder.pid, "host": os.uname().nodename}))
         locked = cli("run", glob, "-o", out, "-c", config)
         assert locked.returncode == 2 and "[E062]" in locked.stderr
-        assert str(holder.pid) in locked.stderr
+        assert str(os.getpid()) in locked.stderr
     finally:
-        holder.wait(timeout=120)
+        holder.release()
     (out / "_lock").write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
     assert cli("run", glob, "-o", out, "-c", config).returncode == 0
     check_accounting(out, 2)

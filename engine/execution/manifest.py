@@ -16,7 +16,7 @@ import socket
 import time
 
 from engine._version import __version__
-from engine.errors import RunStateError
+from engine.errors import EngineError, fail
 from engine.io.shards import Shard
 from engine.io.writers import Output
 
@@ -81,9 +81,7 @@ def check_or_write(out: Output, manifest: dict, force: bool) -> bool:
         if not force:
             listed = "\n  ".join(diff[:20]) + (f"\n  ... {len(diff) - 20} more"
                                                   if len(diff) > 20 else "")
-            raise RunStateError(
-                f"output {out.root!r} holds a run with different inputs or filter:\n  "
-                f"{listed}\nuse another -o, or --force to redo what changed", code="E061")
+            raise fail("E061", root=out.root, changes=listed)
     out.write_json(MANIFEST, manifest, "manifest")
     return text is not None
 
@@ -125,9 +123,10 @@ class Lock:
     """One run per output directory.
 
     Locally the lock is ``flock`` on ``_lock``: the kernel drops it when its process dies, so
-    a dead run's lock needs no takeover and two runs can never both hold it (a takeover by
-    read-holder-then-delete lets a second run delete the lock the first has just re-created).
-    The file is never deleted, since deleting a locked file lets a third run lock a new one.
+    a dead run's lock needs no takeover, and two runs can never both hold it (a takeover by
+    read-holder-then-delete let a second run delete the lock the first had just re-created).
+    The holder deletes the file on release while still holding it; a run that locked the file
+    just before it was deleted sees that the path no longer names its file, and tries again.
     On an object store there is no flock: the lock is a create-only object (``If-None-Match``),
     and one left by a dead process on this host is removed and taken.
     """
@@ -150,15 +149,26 @@ class Lock:
     def _acquire_local(self, payload: bytes) -> None:
         path = self.out.path(LOCK)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise self._in_use(self._read_owner()) from None
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise self._in_use(self._read_owner()) from None
+            if self._still_named(fd, path):
+                break
+            os.close(fd)  # its holder deleted it after we opened it: lock the new one
         os.ftruncate(fd, 0)
         os.pwrite(fd, payload, 0)
         self._fd = fd
+
+    @staticmethod
+    def _still_named(fd: int, path: str) -> bool:
+        try:
+            return os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
 
     def _acquire_remote(self, payload: bytes) -> None:
         for _ in range(2):
@@ -168,7 +178,8 @@ class Lock:
             if not self._owner_is_dead(held):
                 raise self._in_use(held)
             self.out.remove(LOCK)
-        raise RunStateError(f"could not take the lock {self.out.path(LOCK)}", code="E062")
+        raise fail("E062", root=self.out.root, lock=self.out.path(LOCK),
+                   holder="other runs keep taking it")
 
     def _read_owner(self) -> dict:
         try:
@@ -188,17 +199,16 @@ class Lock:
             return False
         return False
 
-    def _in_use(self, held: dict) -> RunStateError:
-        return RunStateError(
-            f"output {self.out.root!r} is in use by pid {held.get('pid')} on "
-            f"{held.get('host')} (lock {self.out.path(LOCK)}); wait for that run, or "
-            "delete the lock if it is gone", code="E062")
+    def _in_use(self, held: dict) -> EngineError:
+        return fail("E062", root=self.out.root, lock=self.out.path(LOCK),
+                    holder=f"in use by pid {held.get('pid')} on {held.get('host')}")
 
     def release(self) -> None:
         if not self.held:
             return
         if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock; the file stays (see above)
+            self.out.remove(LOCK)  # while still locked, so nobody can lock it in between
+            os.close(self._fd)
             self._fd = None
         else:
             self.out.remove(LOCK)
