@@ -22,9 +22,10 @@ import numpy as np
 import pyarrow as pa
 
 from engine import Classifier
-from engine.classify.transformer import add_classification_head, save_transformer_model
+from engine.classify.transformer import add_classification_head
 from engine.train.bert_export import bert_encoder
 from engine.train.datasets import sms_spam_collection
+from engine.train.export import save_transformer_model
 from engine.train.metrics import at_threshold, roc_auc
 from engine.train.trainer import split_indices
 
@@ -79,7 +80,7 @@ def main() -> None:
     encoder = bert_encoder(source)
     hidden = 384
     common = {"tokenizer_file": source / "tokenizer.json", "labels": ["ham", "spam"],
-              "score_label": "spam", "threshold": 0.5, "extra": {}}
+              "score_label": "spam", "threshold": 0.5}
     spec = {"max_chars": 6000, "max_length": 128, "token_budget": 8192,
             "token_type_ids": True}
     identity = add_classification_head(encoder, "last_hidden_state", np.eye(hidden),

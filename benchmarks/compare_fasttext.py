@@ -113,7 +113,7 @@ def run(args) -> dict:
     return {
         "docs": n, "mb": round(mb, 2), "mean_doc_bytes": round(mb * 1e6 / n),
         "ids_per_doc": round(n_ids / n), "char_ngrams": bool(args.char),
-        "test_docs": f"benchmarks.corpus.make_corpus({args.corpus_mb} MB)" if args.corpus_mb
+        "test_docs": f"engine.bench.corpus.make_corpus({args.corpus_mb} MB)" if args.corpus_mb
         else "SMS-built ~3 KB documents (held-out messages)",
         "bucket": args.bucket,
         "fasttext_predict": {"docs_s": round(n / ft_time), "mb_s": round(mb / ft_time, 1)},
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--char", action="store_true", help="add char 3-6-grams")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--corpus-mb", type=float, default=0,
-                        help="score benchmarks.corpus.make_corpus text of this size instead "
+                        help="score engine.bench.corpus.make_corpus text of this size instead "
                         "(wordfreq English + foreign docs, log-normal lengths, newlines)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

@@ -10,11 +10,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 
 from engine import commands
 from engine._version import __version__
-from engine.errors import EngineError, exit_code_for
+from engine.errors import (
+    EXIT_USAGE,
+    EngineError,
+    exit_code_for,
+    exit_code_for_signal,
+    exit_codes_help,
+)
 
 
 def _command_modules():
@@ -28,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="filter-engine",
         description="Filter hazardous content out of text corpora with compiled blocklists "
         "and batched ONNX classifiers.",
-        epilog="Exit codes: 0 clean, 1 incomplete (resume), 2 usage or config error, "
-        "3 finished with unreadable input, 130/143 interrupted.",
+        epilog=exit_codes_help(),
     )
     parser.add_argument("--version", action="version", version=f"filter-engine {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE.code
     try:
         return int(args._main(args) or 0)
     except EngineError as err:
         print(f"filter-engine: error: {err}", file=sys.stderr)
         return exit_code_for(err)
     except KeyboardInterrupt:
-        return 130
+        return exit_code_for_signal(signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import onnx
@@ -17,8 +18,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from engine import Classifier
-from engine.classify.transformer import add_classification_head, save_transformer_model
+from engine.classify.transformer import add_classification_head
 from engine.train.datasets import sms_spam_collection
+from engine.train.export import save_transformer_model
 
 tokenizers = pytest.importorskip("tokenizers")
 HIDDEN = 16
@@ -81,7 +83,7 @@ def model_dir(tmp_path_factory):
     return save_transformer_model(
         root / "model", name="small", model=model, tokenizer_file=root / "tok.json",
         labels=["a", "b", "c"], score_label="c", threshold=0.5,
-        spec={"max_chars": 400, "max_length": 32, "token_budget": 96}, extra={})
+        spec={"max_chars": 400, "max_length": 32, "token_budget": 96})
 
 
 def one_by_one(clf, texts):
@@ -139,6 +141,14 @@ def test_missing_tokenizer_is_refused(model_dir, tmp_path):
     shutil.copy(model_dir / "tokenizer.json", broken / "tokenizer.json")
     with pytest.raises(ModelError, match=r"\[E033\]"):
         Classifier.load(broken)
+
+
+def test_without_tokenizers_the_error_names_the_extra(model_dir, monkeypatch):
+    from engine import EngineError
+
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    with pytest.raises(EngineError, match=r"pip install 'filter-engine\[transformer\]'"):
+        Classifier.load(model_dir)
 
 
 def test_bert_built_from_safetensors_agrees_with_an_independent_onnx_export():

@@ -73,9 +73,9 @@ def test_filter_large_string_and_dictionary_text(spec):
 
 
 def test_filter_missing_or_wrong_text_column_is_a_schema_error(spec):
-    with pytest.raises(SchemaError, match="E021"):
+    with pytest.raises(SchemaError, match=r"\[E024\] no column 'text'"):
         Filter(spec).apply(pa.record_batch({"body": ["x"]}))
-    with pytest.raises(SchemaError, match="int64"):
+    with pytest.raises(SchemaError, match=r"\[E021\] column 'text' is int64"):
         Filter(spec).apply(pa.record_batch({"text": [1, 2]}))
 
 
@@ -122,3 +122,58 @@ def test_per_label_columns_of_a_multi_label_classifier(tmp_path):
     weather = np.nan_to_num(probs[:, 2]) > 0.5
     assert weather.tolist() == [True, False, False, False]
     assert result.removed["text"].to_pylist() == ["rain and wind all day"]
+
+
+def test_every_stage_follows_the_stage_protocol_and_returns_its_fields():
+    import pickle
+
+    from engine.filter.stages import Stage, StageOutput
+    from engine.io.arrow_buffers import check_text
+
+    f = Filter(FilterSpec.load(None)).load()
+    assert [type(s).__name__ for s in f.stages] == [
+        "TextStage", "BlocklistStage", "ClassifierStage", "ClassifierStage", "DecisionStage"]
+    text = check_text(pa.array(TEXTS))
+    columns: dict = {}
+    for stage in f.stages:
+        assert isinstance(stage, Stage)
+        output = stage.run(text, columns)
+        assert isinstance(output, StageOutput)
+        assert set(output.columns) == set(stage.fields()), stage.name
+        assert all(len(v) == len(TEXTS) for v in output.columns.values())
+        columns.update(output.columns)
+        # sent to workers as config: loaded state stays behind
+        assert b"onnxruntime" not in pickle.dumps(stage) and len(pickle.dumps(stage)) < 20000
+    assert columns["decision.keep"].dtype == bool
+
+
+def test_filter_drives_stages_only_through_the_protocol(spec):
+    """A stage that only implements ``Stage`` runs, annotates and counts like the others."""
+    import numpy as np
+
+    from engine.filter.stages import StageOutput
+
+    class Longest:
+        name = "longest"
+
+        def fields(self):
+            return {"longest.bytes": "number"}
+
+        def load(self):
+            pass
+
+        def run(self, text, columns):
+            return StageOutput({"longest.bytes": columns["text.bytes"] * 2})
+
+        def annotate(self, output, rows):
+            return {"fe_longest": pa.array(output.columns["longest.bytes"][rows])}
+
+        def count(self, output, removed, counts):
+            counts.by_category["longest.removed"] += len(removed)
+
+    f = Filter(spec)
+    f.stages.insert(-1, Longest())
+    result = f.apply(batch())
+    assert result.removed["fe_longest"].to_pylist() == [34, 0, 52]
+    assert result.by_category["longest.removed"] == 3
+    assert np.array_equal(result.kept["id"].to_numpy(), [3, 4, 5])

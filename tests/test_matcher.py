@@ -13,7 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine import Matcher, MatcherStateError, PatternError, SchemaError, TextError
+from engine import (
+    Matcher,
+    MatcherStateError,
+    PatternError,
+    SchemaError,
+    TextError,
+    UsageError,
+)
 from engine.match.matcher import ROW_INVALID_UTF8, ROW_NULL, ROW_OK
 from engine.match.patterns import PatternLimits
 from tests import oracle
@@ -155,7 +162,7 @@ def test_patterns_from_files_with_categories_and_merged_duplicates(tmp_path):
     ("c.jsonl", '{"pattern": "x"}\nnot json\n', r"c.jsonl:2: invalid JSON"),
     ("d.tsv", "word\n", r"d.tsv:1: header has no 'pattern'"),
     ("e.tsv", "pattern\tweight\nx\tlots\n", r"e.tsv:2: weight 'lots'"),
-    ("f.csv", "x\n", r"unsupported blocklist format"),
+    ("f.csv", "x\n", r"\[E014\] blocklist .*f.csv: unsupported format"),
 ])
 def test_bad_blocklist_files_name_file_and_line(tmp_path, name, content, message):
     path = tmp_path / name
@@ -269,3 +276,73 @@ def test_unicode_table_cache_round_trips(tmp_path):
     second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True)
     assert second.returncode == 0, second.stderr
+
+
+@pytest.mark.parametrize("name, value", [
+    ("ignore_case", False), ("whole_words", False), ("normalize", "nfkc"),
+    ("categories", ["x"]), ("patterns", ["x"]), ("options", None), ("extra", 1),
+])
+def test_matcher_options_are_read_only_after_build(name, value):
+    m = Matcher([("sarin", "chem")], whole_words=True)
+    with pytest.raises(AttributeError):
+        setattr(m, name, value)
+    m.categories.append("other")  # a copy: the matcher does not change
+    m.patterns.append("other")
+    assert m.categories == ["chem"] and m.patterns == ["sarin"]
+    assert (m.ignore_case, m.whole_words, m.normalize) == (True, True, None)
+    assert m.count(["Sarin", "sarinx"]).tolist() == [1, 0]
+
+
+def test_every_way_to_get_a_matcher_goes_through_one_set_up(tmp_path, monkeypatch):
+    (tmp_path / "cwc.txt").write_text("sarin\n")
+    built = Matcher(["sarin"], ignore_case=False, whole_words=False, normalize="nfkc")
+    saved = built.save(tmp_path / "m.fem")
+    calls = []
+    setup = Matcher._setup
+
+    def spy(self, header, arrays, *, path):
+        calls.append(path)
+        setup(self, header, arrays, path=path)
+
+    monkeypatch.setattr(Matcher, "_setup", spy)
+    made = {
+        "init": Matcher(["sarin"], ignore_case=False, whole_words=False, normalize="nfkc"),
+        "from_files": Matcher.from_files([tmp_path / "cwc.txt"], ignore_case=False,
+                                         whole_words=False, normalize="nfkc"),
+        "load": Matcher.load(saved),
+        "unpickle_bytes": pickle.loads(pickle.dumps(built)),
+        "unpickle_path": pickle.loads(pickle.dumps(Matcher.load(saved))),
+    }
+    assert calls == [None, None, saved.resolve(), None, saved.resolve(), saved.resolve()]
+    for how, m in made.items():
+        assert (m.ignore_case, m.whole_words, m.normalize) == (False, False, "nfkc"), how
+        assert m.count(["ｓａｒｉｎ", "SARIN", "xsarinx"]).tolist() == [1, 0, 1], how
+
+
+def test_matcher_bad_normalize_is_refused_by_every_builder(tmp_path):
+    (tmp_path / "a.txt").write_text("x\n")
+    with pytest.raises(UsageError, match=r"\[E007\]"):
+        Matcher(["x"], normalize="nfc")
+    with pytest.raises(UsageError, match=r"\[E007\]"):
+        Matcher.from_files([tmp_path / "a.txt"], normalize="nfc")
+
+
+def test_scan_with_spans_gives_the_spans_of_the_same_pass():
+    texts = ["sarin anthrax sarin", None, "nothing", "ANTHRAX"]
+    m = Matcher(["sarin", "anthrax"])
+    result = m.scan(texts, with_spans=True)
+    spans = m.spans(texts)
+    assert result.total.tolist() == [3, 0, 0, 1]
+    for field in ("row", "start", "end", "pattern_id"):
+        assert getattr(result.spans, field).tolist() == getattr(spans, field).tolist()
+    assert m.scan(texts).spans is None
+
+
+def test_a_corrupt_pickled_matcher_is_a_matcher_state_error():
+    m = Matcher(["sarin"])
+    header, arrays = m.__reduce__()[1]
+    arrays = dict(arrays, cat_ids=np.array([7], np.int32))
+    from engine.match.matcher import _from_bytes
+
+    with pytest.raises(MatcherStateError, match=r"\[E018\] pickled matcher"):
+        _from_bytes(header, arrays)

@@ -229,3 +229,40 @@ def test_run_with_shipped_defaults_on_the_bundled_sample(tmp_path):
     assert all(i.startswith("attack-enterprise") for i in removed["id"].to_pylist())
     assert {"fe_spam_score", "fe_profanity_score", "fe_hazard_terms"} <= set(
         removed.column_names)
+
+
+def test_run_reads_a_dictionary_encoded_text_column_and_string_view_columns(tmp_path):
+    """Parquet written from Arrow keeps dictionary text (and polars' string_view) types."""
+    import pyarrow as pa
+
+    from tests.runkit import texts
+
+    config = write_lists(tmp_path)
+    rows = texts(600, seed=7)
+    (tmp_path / "data").mkdir()
+    table = pa.table({"id": pa.array([f"r{i}" for i in range(len(rows))], pa.string_view()),
+                      "text": pa.array(rows, pa.string()).dictionary_encode()})
+    pq.write_table(table, tmp_path / "data" / "dict.parquet", row_group_size=200)
+    schema = pq.read_schema(tmp_path / "data" / "dict.parquet")
+    assert pa.types.is_dictionary(schema.field("text").type)
+    assert schema.field("id").type == pa.string_view()
+    out = tmp_path / "out"
+    proc = cli("run", tmp_path / "data" / "dict.parquet", "-o", out, "-c", config,
+               "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    report = check_accounting(out, 1)
+    assert report["rows"]["in"] == 600 and report["rows"]["removed"] > 0
+    kept = pq.read_table(out / "kept" / "dict.parquet")
+    removed = pq.read_table(out / "removed" / "dict.parquet")
+    expected = {r for r in rows if r is not None}
+    assert set(kept["text"].to_pylist()) | set(removed["text"].to_pylist()) >= expected
+    assert kept.num_rows + removed.num_rows == 600
+    assert sorted(kept["id"].to_pylist() + removed["id"].to_pylist()) == sorted(
+        table["id"].to_pylist())
+
+
+def test_config_name_default_is_the_shipped_filter(tmp_path):
+    proc = cli("explain", "-c", "default", "Emotet dropped a payload", "a quiet river")
+    assert proc.returncode == 0, proc.stderr
+    assert any(line.startswith("KEEP  'a quiet river'") for line in proc.stdout.splitlines())
+    assert "hazard_" in proc.stdout or "spam_score" in proc.stdout

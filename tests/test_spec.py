@@ -28,7 +28,7 @@ def test_spec_single_drop_if_string_gives_one_reason_per_alternative(tmp_path):
 
 @pytest.mark.parametrize("body, code", [
     ('mode = "delete"\n', "E055"),
-    ('colour = "red"\n', "E055"),
+    ('colour = "red"\n', "E057"),
     ('[[blocklist]]\nfiles = ["nope/*.txt"]\n', "E056"),
     ('[[blocklist]]\nname = "bl"\nfiles = ["lists/*.txt"]\n[drop_if]\nx = "bl.nope > 1"\n',
      "E052"),
@@ -79,3 +79,21 @@ def test_spec_categories_come_from_tsv_and_jsonl_rows(tmp_path):
                       '[drop_if]\nx = "bl.chem + bl.bio + bl.mixed >= 1"\n')
     spec = FilterSpec.from_toml(config)
     assert spec.blocklists[0].categories == ["bio", "chem", "mixed"]
+
+
+def test_spec_load_takes_none_default_a_spec_or_a_path(tmp_path, monkeypatch):
+    from engine.defaults import models_dir
+
+    shipped = FilterSpec.from_toml(models_dir() / "default-filter.toml")
+    assert FilterSpec.load(None).to_dict() == shipped.to_dict()
+    assert FilterSpec.load("default").to_dict() == shipped.to_dict()
+    config = write_lists(tmp_path)
+    spec = FilterSpec.from_toml(config)
+    assert FilterSpec.load(spec) is spec
+    assert FilterSpec.load(config).to_dict() == spec.to_dict()
+    assert FilterSpec.load(str(config)).source == str(config)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").write_text(config.read_text())
+    assert FilterSpec.load("./default").blocklists[0].name == "bl"  # a file called default
+    with pytest.raises(ConfigError, match=r"\[E054\]"):
+        FilterSpec.load(tmp_path / "missing.toml")

@@ -2,12 +2,13 @@
 
 A model directory holds ``model.onnx`` and a card ``model.json`` that says what kind of
 model it is, how to featurize, which labels it outputs, the default threshold and where
-the model came from. Everything that can be wrong with a directory (missing or corrupt
+the model came from (every card is written by ``engine.train.export.write_card``; this
+module only reads). Everything that can be wrong with a directory (missing or corrupt
 files, a card that does not match the graph, external data that escapes the directory) is
 found here and raised as a ``ModelError`` with a stable code:
 
 * E032 a file is missing or unreadable
-* E033 the card is malformed or incomplete
+* E033 the card is malformed or incomplete (a kind with no backend: ``backend.py``)
 * E034 the ONNX file is corrupt or onnxruntime rejects it
 * E035 external tensor data resolves outside the model directory
 * E036 the graph's inputs/outputs do not match the card's kind
@@ -18,18 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 
-from engine.errors import ModelError
+from engine.errors import EngineError, fail
 
 CARD_FILE = "model.json"
 MODEL_FILE = "model.onnx"
 CARD_FORMAT = "filter-engine/model"
 CARD_VERSION = 1
-KINDS = ("hashed-ngrams", "raw-text", "transformer")
 
 
 @dataclass(frozen=True)
@@ -42,32 +44,19 @@ class Card:
     labels: tuple[str, ...]
     score_label: str
     threshold: float
-    data: dict
+    data: dict[str, Any]
 
     @property
     def score_index(self) -> int:
         return self.labels.index(self.score_label)
 
-    def fail(self, message: str, code: str) -> ModelError:
-        """A ModelError that names this model directory."""
+    def fail(self, message: str, code: str) -> EngineError:
+        """The catalogued error ``code`` (a ModelError) naming this model directory."""
         return model_error(self.directory, message, code)
 
 
-def card_head(name: str, kind: str, labels, score_label: str, threshold: float) -> dict:
-    """The fields every model card starts with, whatever the kind."""
-    return {
-        "format": CARD_FORMAT,
-        "format_version": CARD_VERSION,
-        "name": name,
-        "kind": kind,
-        "labels": list(labels),
-        "score_label": score_label,
-        "threshold": float(threshold),
-    }
-
-
-def model_error(directory: Path, message: str, code: str) -> ModelError:
-    return ModelError(f"model dir '{directory}': {message}", code=code)
+def model_error(directory: Path, message: str, code: str) -> EngineError:
+    return fail(code, directory=directory, problem=message)
 
 
 def sha256_of(path: Path) -> str:
@@ -101,8 +90,9 @@ def read_card(directory: str | Path) -> Card:
                           f"is not supported (this engine reads {CARD_VERSION}); "
                           "upgrade filter-engine or re-export the model", "E033")
     kind = data.get("kind")
-    if kind not in KINDS:
-        raise model_error(directory, f"card kind {kind!r} is not one of {KINDS}", "E033")
+    if not isinstance(kind, str):  # which kinds exist is the backend registry's business
+        raise model_error(directory, f"card kind {kind!r} must be a string naming the model "
+                          "kind", "E033")
     labels = data.get("labels")
     if (not isinstance(labels, list) or len(labels) < 2
             or not all(isinstance(x, str) for x in labels) or len(set(labels)) != len(labels)):
@@ -117,10 +107,10 @@ def read_card(directory: str | Path) -> Card:
         raise model_error(directory, f"card threshold {threshold!r} must be a number in "
                           "[0, 1]", "E033")
     return Card(directory, str(data.get("name", directory.name)), kind, tuple(labels),
-                score_label, float(threshold), data)
+                str(score_label), float(threshold), data)
 
 
-def section(card: Card, name: str) -> dict:
+def section(card: Card, name: str) -> dict[str, Any]:
     """A required sub-object of the card (e.g. ``featurizer``)."""
     value = card.data.get(name)
     if not isinstance(value, dict):
@@ -165,7 +155,7 @@ def check_external_data(card: Card, model: onnx.ModelProto) -> None:
                             "which does not exist; copy it into the directory", "E032")
 
 
-def _all_tensors(graph: onnx.GraphProto):
+def _all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     yield from graph.initializer
     for sparse in graph.sparse_initializer:
         yield sparse.values
@@ -181,7 +171,7 @@ def _all_tensors(graph: onnx.GraphProto):
                 yield from _all_tensors(sub)
 
 
-def check_io(card: Card, model: onnx.ModelProto, inputs: dict[str, int], output: str) -> None:
+def check_io(card: Card, model: onnx.ModelProto, inputs: Mapping[str, int], output: str) -> None:
     """The graph must take exactly ``inputs`` (name -> ONNX elem type) and produce ``output``."""
     got = {
         i.name: i.type.tensor_type.elem_type

@@ -8,21 +8,16 @@ reported as NaN, never guessed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from engine.classify.backend import Backend, backend_factory
 from engine.classify.card import MODEL_FILE, Card, load_graph, read_card
-from engine.classify.hashed import KIND as HASHED
-from engine.classify.hashed import HashedBackend
-from engine.classify.rawtext import RawTextBackend
 from engine.classify.session import open_session
-from engine.classify.transformer import KIND as TRANSFORMER
-from engine.classify.transformer import TransformerBackend
 from engine.io.arrow_buffers import as_string_array
-
-_BACKENDS = {HASHED: HashedBackend, "raw-text": RawTextBackend, TRANSFORMER: TransformerBackend}
 
 
 class Classifier:
@@ -38,7 +33,7 @@ class Classifier:
         device: ``"cpu"`` or ``"cuda"``.
     """
 
-    def __init__(self, card: Card, backend, device: str):
+    def __init__(self, card: Card, backend: Backend, device: str):
         self._card = card
         self._backend = backend
         self.name = card.name
@@ -63,13 +58,14 @@ class Classifier:
             The classifier. Raises ``ModelError`` if anything about the directory is wrong.
         """
         card = read_card(model_dir)
-        model = load_graph(card)
-        backend = _BACKENDS[card.kind](card, model)
-        source = getattr(backend, "fixed_model", None) or str(card.directory / MODEL_FILE)
+        factory = backend_factory(card)
+        backend = factory(card, load_graph(card))
+        source = backend.fixed_model or str(card.directory / MODEL_FILE)
         backend.bind(open_session(card, source, device, threads), threads)
         return cls(card, backend, device)
 
-    def score(self, values, all_labels: bool = False) -> np.ndarray:
+    def score(self, values: pa.Array | pa.ChunkedArray | Sequence[str | None],
+              all_labels: bool = False) -> np.ndarray:
         """Probability of ``score_label`` per row, in input order.
 
         Args:
@@ -83,7 +79,7 @@ class Classifier:
         """
         column = as_string_array(values, where=f"classifier '{self.name}'")
         arrays = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-        parts = []
+        parts: list[np.ndarray] = []
         for array in arrays:
             probs = self._backend.probabilities(array)
             if array.null_count:

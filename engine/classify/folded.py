@@ -30,14 +30,14 @@ ACTIVATIONS = ("binary", "softmax", "ova")
 #: fastText's ``Loss`` sigmoid table: ``MAX_SIGMOID`` 8, ``SIGMOID_TABLE_SIZE`` 512.
 MAX_SIGMOID, SIGMOID_TABLE_SIZE = 8.0, 512
 
+OPSET = 17
+
 
 def fasttext_sigmoid_table() -> np.ndarray:
     """``t_sigmoid_`` exactly as fastText fills it (float32 x, double exp, float32 value)."""
     i = np.arange(SIGMOID_TABLE_SIZE + 1, dtype=np.float64)
     x = (i * 2 * MAX_SIGMOID / SIGMOID_TABLE_SIZE - MAX_SIGMOID).astype(np.float32)
     return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
-
-OPSET = 17
 
 
 def folded_model(table: np.ndarray, activation: str, metadata: dict[str, str]) -> onnx.ModelProto:
@@ -139,7 +139,7 @@ def folded_model(table: np.ndarray, activation: str, metadata: dict[str, str]) -
     return model
 
 
-def _table_sigmoid(x: str, out: str, inits: list) -> list:
+def _table_sigmoid(x: str, out: str, inits: list[onnx.TensorProto]) -> list[onnx.NodeProto]:
     """fastText's ``Loss::sigmoid``: 0 below -8, 1 above 8, else
     ``t_sigmoid_[int((x + 8) * 512 / 8 / 2)]`` (every step exact in float32)."""
     inits += [

@@ -10,23 +10,18 @@ paired with the wrong vocabulary or settings is refused at load.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pyarrow as pa
 
 from engine._featurize import HashedFeaturizer
-from engine.classify.card import (
-    CARD_FILE,
-    MODEL_FILE,
-    Card,
-    card_head,
-    check_io,
-    section,
-    sha256_of,
-)
-from engine.classify.folded import ACTIVATIONS, IDS, OFFSETS, OUTPUT, folded_model
+from engine.classify.card import Card, check_io, section, sha256_of
+from engine.classify.folded import ACTIVATIONS, IDS, OFFSETS, OUTPUT
 from engine.io.arrow_buffers import TextChunk, string_chunks
 
 KIND = "hashed-ngrams"
@@ -40,7 +35,7 @@ SPEC_KEYS = ("nwords", "bucket", "word_ngrams", "minn", "maxn", "label_prefix",
 BATCH_BYTES = 1 << 20
 
 
-def spec_of(card: Card) -> dict:
+def spec_of(card: Card) -> dict[str, Any]:
     """The featurizer spec from the card, type-checked."""
     spec = section(card, "featurizer")
     missing = [k for k in SPEC_KEYS if k not in spec]
@@ -70,7 +65,8 @@ def vocab_arrays(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return offsets, np.frombuffer(b"".join(words), np.uint8)
 
 
-def make_featurizer(words: list[bytes], spec: dict) -> HashedFeaturizer:
+def make_featurizer(words: list[bytes], spec: dict[str, Any]) -> HashedFeaturizer:
+    """The compiled featurizer for a vocabulary (id order) and featurizer spec."""
     offsets, data = vocab_arrays(words)
     return HashedFeaturizer(offsets, data, spec["bucket"], spec["word_ngrams"], spec["minn"],
                             spec["maxn"], spec["label_prefix"].encode("utf-8"),
@@ -79,6 +75,8 @@ def make_featurizer(words: list[bytes], spec: dict) -> HashedFeaturizer:
 
 class HashedBackend:
     """Featurize a text chunk in byte-bounded batches and run the folded graph."""
+
+    fixed_model: bytes | None = None  # the graph runs as stored
 
     def __init__(self, card: Card, model: onnx.ModelProto):
         spec = spec_of(card)
@@ -112,18 +110,18 @@ class HashedBackend:
             raise card.fail(f"cannot build the featurizer ({err})", "E037") from err
         self.num_labels = len(card.labels)
 
-    def bind(self, session, threads: int) -> None:
+    def bind(self, session: ort.InferenceSession, threads: int) -> None:
         """Attach the session (``threads`` is onnxruntime's; the featurizer runs here)."""
         self.session = session
 
-    def batches(self, chunk: TextChunk):
+    def batches(self, chunk: TextChunk) -> Iterator[tuple[int, int]]:
         """Row ranges of ``chunk`` holding about ``BATCH_BYTES`` of text each."""
         cuts = np.searchsorted(chunk.offsets, np.arange(chunk.offsets[0], chunk.offsets[-1],
                                                         BATCH_BYTES), side="right") - 1
         bounds = np.unique(np.concatenate([cuts.clip(0, chunk.length), [0, chunk.length]]))
         return zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
 
-    def featurize(self, chunk: TextChunk, begin: int, end: int):
+    def featurize(self, chunk: TextChunk, begin: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, doc_offsets)`` of rows ``begin:end`` (null rows get none)."""
         return self.featurizer.featurize(chunk.offsets, chunk.data, chunk.valid, begin, end)
 
@@ -135,50 +133,3 @@ class HashedBackend:
             ids, offsets = self.featurize(chunk, begin, end)
             out[begin:end] = self.session.run([OUTPUT], {IDS: ids, OFFSETS: offsets})[0]
         return out
-
-
-def save_hashed_model(
-    out_dir: str | Path,
-    *,
-    name: str,
-    words: list[bytes],
-    table: np.ndarray,
-    spec: dict,
-    labels: list[str],
-    score_label: str,
-    threshold: float,
-    extra: dict,
-) -> Path:
-    """Write ``vocab.txt``, ``model.onnx`` and ``model.json`` for a hashed model.
-
-    Args:
-        out_dir: directory to create (or fill).
-        name: the model's name.
-        words: vocabulary, id order.
-        table: the folded table (see ``folded_model``).
-        spec: featurizer spec with every key of ``SPEC_KEYS``.
-        labels, score_label, threshold: as in the card.
-        extra: more card fields (description, provenance, licence, quality, ...).
-
-    Returns:
-        The directory.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    spec = {k: spec[k] for k in SPEC_KEYS}
-    if any(b"\n" in w or not w for w in words):
-        raise ValueError("vocabulary words must be non-empty and hold no newline")
-    (out / VOCAB_FILE).write_bytes(b"".join(w + b"\n" for w in words))
-    model = folded_model(table, spec["activation"], {META_KEY: json.dumps(spec)})
-    onnx.save_model(model, str(out / MODEL_FILE))
-    card = {
-        **card_head(name, KIND, labels, score_label, threshold),
-        "featurizer": {**spec, "vocab_file": VOCAB_FILE,
-                       "vocab_sha256": sha256_of(out / VOCAB_FILE),
-                       "newlines": "a newline separates tokens like a space; one EOS per "
-                                   "document"},
-        "model_sha256": sha256_of(out / MODEL_FILE),
-        **extra,
-    }
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return out

@@ -9,22 +9,12 @@ images ship only C, C.UTF-8 and POSIX). Graphs are fixed to ``C.UTF-8`` when exp
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pyarrow as pa
 
-from engine.classify.card import (
-    CARD_FILE,
-    MODEL_FILE,
-    Card,
-    card_head,
-    check_io,
-    section,
-    sha256_of,
-)
+from engine.classify.card import Card, check_io, section
 
 KIND = "raw-text"
 LOCALE = "C.UTF-8"
@@ -54,9 +44,10 @@ class RawTextBackend:
         dims = next(i for i in model.graph.input if i.name == self.input).type.tensor_type
         self.column = len(dims.shape.dim) == 2
         self.num_labels = len(card.labels)
-        self.fixed_model = model.SerializeToString() if set_string_locale(model) else None
+        self.fixed_model: bytes | None = (model.SerializeToString()
+                                          if set_string_locale(model) else None)
 
-    def bind(self, session, threads: int) -> None:
+    def bind(self, session: ort.InferenceSession, threads: int) -> None:
         """Attach the session (only onnxruntime runs threads here; ``threads`` is onnxruntime's)."""
         self.session = session
 
@@ -70,30 +61,3 @@ class RawTextBackend:
             out[begin : begin + len(batch)] = self.session.run([self.output],
                                                                {self.input: feed})[0]
         return out
-
-
-def save_rawtext_model(
-    out_dir: str | Path,
-    *,
-    name: str,
-    model: onnx.ModelProto,
-    labels: list[str],
-    score_label: str,
-    threshold: float,
-    input_name: str,
-    output_name: str,
-    extra: dict,
-) -> Path:
-    """Write ``model.onnx`` (StringNormalizer locale fixed) and its ``model.json`` card."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    set_string_locale(model)
-    onnx.save_model(model, str(out / MODEL_FILE))
-    card = {
-        **card_head(name, KIND, labels, score_label, threshold),
-        "raw_text": {"input": input_name, "output": output_name},
-        "model_sha256": sha256_of(out / MODEL_FILE),
-        **extra,
-    }
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return out

@@ -28,7 +28,8 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
-def open_session(card: Card, model: str | bytes, device: str, threads: int):
+def open_session(card: Card, model: str | bytes, device: str,
+                 threads: int) -> ort.InferenceSession:
     """An InferenceSession on ``device``; a ModelError if the device or graph is unusable.
 
     Args:

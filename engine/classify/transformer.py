@@ -13,32 +13,27 @@ to an encoder whose output is ``last_hidden_state``.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pyarrow as pa
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.classify.card import (
-    CARD_FILE,
-    MODEL_FILE,
-    Card,
-    card_head,
-    check_io,
-    section,
-    sha256_of,
-)
+from engine.classify.card import Card, check_io, section
+from engine.errors import fail
 
 KIND = "transformer"
 TOKENIZER_FILE = "tokenizer.json"
 OUTPUT = "probabilities"
-DEFAULTS = {"max_chars": 6000, "max_length": 512, "token_budget": 16384,
-            "token_type_ids": False}
+DEFAULTS: dict[str, Any] = {"max_chars": 6000, "max_length": 512, "token_budget": 16384,
+                            "token_type_ids": False}
 
 
-def transformer_spec(card: Card) -> dict:
+def transformer_spec(card: Card) -> dict[str, Any]:
+    """The card's ``transformer`` object over ``DEFAULTS``, type-checked."""
     spec = {**DEFAULTS, **section(card, "transformer")}
     for key in ("max_chars", "max_length", "token_budget"):
         if not isinstance(spec[key], int) or spec[key] < 1:
@@ -51,6 +46,8 @@ def transformer_spec(card: Card) -> dict:
 class TransformerBackend:
     """Tokenize (cut, truncate), batch by sorted length under a token budget, run."""
 
+    fixed_model: bytes | None = None  # the graph runs as stored
+
     def __init__(self, card: Card, model: onnx.ModelProto):
         self.spec = transformer_spec(card)
         inputs = {"input_ids": TensorProto.INT64, "attention_mask": TensorProto.INT64}
@@ -60,8 +57,8 @@ class TransformerBackend:
         try:
             from tokenizers import Tokenizer
         except ImportError as err:
-            raise card.fail("transformer models need the 'tokenizers' package; pip install "
-                            "tokenizers", "E032") from err
+            raise fail("E005", feature="a transformer model", package="tokenizers",
+                       install="'filter-engine[transformer]'") from err
         path = card.directory / self.spec.get("tokenizer_file", TOKENIZER_FILE)
         if not path.resolve().is_relative_to(card.directory.resolve()) or not path.is_file():
             raise card.fail(f"no tokenizer file {path.name} inside the directory", "E032")
@@ -75,12 +72,12 @@ class TransformerBackend:
         self.pad_id = int(self.spec.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
         self.num_labels = len(card.labels)
 
-    def bind(self, session, threads: int) -> None:
+    def bind(self, session: ort.InferenceSession, threads: int) -> None:
         """Attach the session; ``threads > 1`` also lets the tokenizer use its pool."""
         self.session = session
         self.threads = threads
 
-    def encode(self, texts: list[str]):
+    def encode(self, texts: list[str]) -> list[np.ndarray]:
         """Token ids per text (cut to ``max_chars``, truncated to ``max_length``).
 
         With one thread, texts are encoded one by one: ``encode_batch`` runs on a
@@ -94,7 +91,7 @@ class TransformerBackend:
             encodings = self.tokenizer.encode_batch(cut)
         return [np.asarray(e.ids, np.int64) for e in encodings]
 
-    def batches(self, lengths: np.ndarray):
+    def batches(self, lengths: np.ndarray) -> Iterator[np.ndarray]:
         """Index arrays into ``lengths``: sorted by length, padded size within the budget."""
         order = np.argsort(lengths, kind="stable")
         budget = self.spec["token_budget"]
@@ -161,27 +158,11 @@ def add_classification_head(encoder: onnx.ModelProto, hidden: str, weight: np.nd
         node("Div", ["head_sum", "head_count_safe"], ["head_pooled"]),
         node("MatMul", ["head_pooled", "head_weight"], ["head_logits_nb"]),
         node("Add", ["head_logits_nb", "head_bias"], ["head_logits"]),
-        node({"softmax": "Softmax", "sigmoid": "Sigmoid", "identity": "Identity"}[activation],
-             ["head_logits"], [OUTPUT], **({"axis": -1} if activation == "softmax" else {})),
+        node("Softmax", ["head_logits"], [OUTPUT], axis=-1) if activation == "softmax"
+        else node({"sigmoid": "Sigmoid", "identity": "Identity"}[activation],
+                  ["head_logits"], [OUTPUT]),
     ])
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT,
                                                       ["batch", weight.shape[1]]))
     return model
-
-
-def save_transformer_model(out_dir: str | Path, *, name: str, model: onnx.ModelProto,
-                           tokenizer_file: str | Path, labels: list[str], score_label: str,
-                           threshold: float, spec: dict, extra: dict) -> Path:
-    """Write ``model.onnx``, ``tokenizer.json`` and the ``model.json`` card."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, str(out / MODEL_FILE))
-    (out / TOKENIZER_FILE).write_bytes(Path(tokenizer_file).read_bytes())
-    card = {
-        **card_head(name, KIND, labels, score_label, threshold),
-        "transformer": {**DEFAULTS, **spec, "tokenizer_file": TOKENIZER_FILE},
-        "model_sha256": sha256_of(out / MODEL_FILE), **extra,
-    }
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return out

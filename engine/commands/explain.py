@@ -13,7 +13,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT",
                         help="texts to explain (default: one per line on stdin)")
     parser.add_argument("-c", "--config", metavar="TOML",
-                        help="filter config (default: the shipped default filter)")
+                        help="filter config; 'default' (also when -c is not given) is the "
+                        "shipped default filter")
     parser.add_argument("--shard", help="explain a row of this shard instead")
     parser.add_argument("--row", type=int, default=0, help="row index in --shard (default 0)")
     parser.add_argument("--json", action="store_true", help="one JSON object per text")
@@ -22,7 +23,7 @@ def add_arguments(parser) -> None:
 def _shard_row(spec, uri: str, row: int):
     import pyarrow as pa
 
-    from engine.errors import UsageError
+    from engine.errors import fail
     from engine.io.readers import ShardReader
 
     seen = 0
@@ -30,17 +31,17 @@ def _shard_row(spec, uri: str, row: int):
         if row < seen + batch.num_rows:
             return pa.Table.from_batches([batch.slice(row - seen, 1)])
         seen += batch.num_rows
-    raise UsageError(f"shard {uri!r} has {seen} readable rows; --row {row} is past the end",
-                     code="E001")
+    raise fail("E001", shard=uri, row=row, argument="--row",
+               problem=f"{row} is past the end of shard {uri!r} ({seen} readable rows)")
 
 
 def main(args) -> int:
     import pyarrow as pa
 
-    from engine.execution.runner import load_spec
     from engine.filter.apply import Filter
+    from engine.filter.spec import FilterSpec
 
-    spec = load_spec(args.config).with_options(mode="annotate")
+    spec = FilterSpec.load(args.config).with_options(mode="annotate")
     if args.shard:
         table = _shard_row(spec, args.shard, args.row)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from functools import partial
 
 NAME = "report"
 HELP = "print the summary of a run's output directory; --verify re-checks outputs"
@@ -28,7 +29,7 @@ def _verify(out, marker: dict) -> list[str]:
         digest, size = hashlib.sha256(), 0
         try:
             with out.open_read(info["path"]) as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                for block in iter(partial(fh.read, 1 << 20), b""):
                     digest.update(block)
                     size += len(block)
         except OSError as err:
@@ -41,14 +42,15 @@ def _verify(out, marker: dict) -> list[str]:
 
 
 def main(args) -> int:
-    from engine.errors import UsageError
+    from engine.errors import fail
     from engine.execution.report import summary
     from engine.io.writers import Output
 
     out = Output(args.output)
     text = out.read_text("report.json")
     if text is None:
-        raise UsageError(f"{args.output!r} has no report.json; is it a run's output?", "E001")
+        raise fail("E001", argument="OUT", problem=f"{args.output!r} has no report.json; is "
+                   "it a run's output?")
     report = json.loads(text)
     print(json.dumps(report, indent=1) if args.json else summary(report, out.path(
         "report.json")))
@@ -57,7 +59,11 @@ def main(args) -> int:
     problems, checked = [], 0
     for rel in sorted(out.list_files("_done")):
         if rel.endswith(".json"):
-            problems += _verify(out, json.loads(out.read_text(rel)))
+            marker = out.read_text(rel)
+            if marker is None:  # deleted since the listing (a concurrent --force run)
+                problems.append(f"{rel}: marker disappeared while verifying")
+                continue
+            problems += _verify(out, json.loads(marker))
             checked += 1
     for problem in problems:
         print(f"verify: {problem}", file=sys.stderr)

@@ -14,7 +14,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="output directory (local or URL); re-running resumes")
     parser.add_argument("-c", "--config", metavar="TOML",
-                        help="filter config (default: the shipped models/default-filter.toml)")
+                        help="filter config; 'default' (also when -c is not given) is the "
+                        "shipped default filter")
     parser.add_argument("--mode", choices=("drop", "annotate"),
                         help="override the config's mode")
     parser.add_argument("--text-column", help="override the config's text column")
@@ -40,16 +41,17 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from engine.errors import UsageError
+    from engine.errors import fail
     from engine.execution.progress import Progress
-    from engine.execution.runner import default_workers, load_spec, run
+    from engine.execution.runner import default_workers, run
+    from engine.filter.spec import FilterSpec
 
-    spec = load_spec(args.config)
+    spec = FilterSpec.load(args.config)
     changes = {k: v for k, v in (("mode", args.mode), ("text_column", args.text_column)) if v}
     if changes:
         spec = spec.with_options(**changes)
     if args.workers is not None and args.workers < 1:
-        raise UsageError("--workers must be >= 1", code="E001")
+        raise fail("E001", argument="--workers", problem=f"{args.workers} must be >= 1")
     if args.dry_run:
         from engine.execution.dryrun import dry_run
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.errors import ShardError
 from engine.filter.apply import Filter
@@ -59,8 +60,13 @@ class Estimate:
         return "\n".join(lines)
 
 
-def dry_run(inputs, spec: FilterSpec, sample_rows: int = 20000, workers: int = 1) -> Estimate:
-    """Estimate removal rate and time from a sample (see module docstring)."""
+def dry_run(inputs, spec: FilterSpec | str | Path | None = None, sample_rows: int = 20000,
+            workers: int = 1) -> Estimate:
+    """Estimate removal rate and time from a sample (see module docstring).
+
+    ``spec`` is anything ``FilterSpec.load`` takes (None: the shipped default filter).
+    """
+    spec = FilterSpec.load(spec)
     shards = discover(inputs)
     step = max(1, len(shards) // MAX_SAMPLED_SHARDS)
     picked = shards[::step][:MAX_SAMPLED_SHARDS]

@@ -2,7 +2,8 @@
 
 Inert unless ``ENGINE_TESTING=1``; then ``ENGINE_FAULT=kind:where:shard[,...]`` acts at the
 named points of ``engine.execution.job`` (``batch``: before each batch; ``before_marker``: after the
-outputs are published, before the marker is written).
+outputs are published, before the marker is written) and of ``engine.execution.worker``
+(``load``: before the worker loads the filter; no shard, so only ``*`` matches).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ def fault(where: str, rel: str) -> None:
 
     Kinds: ``crash`` (SIGKILL itself), ``crash_once`` (SIGKILL on the first attempt only;
     needs ``ENGINE_FAULT_STATE``, a directory remembering attempts), ``hang`` (sleep for an
-    hour), ``slow`` (sleep 0.2 s). ``shard`` matches a substring of the shard's relative
-    name; ``*`` matches all.
+    hour), ``slow`` (sleep 0.2 s), ``raise`` (a ``RuntimeError``, i.e. a bug). ``shard``
+    matches a substring of the shard's relative name; ``*`` matches all.
     """
     if os.environ.get("ENGINE_TESTING") != "1":
         return
@@ -38,3 +39,5 @@ def fault(where: str, rel: str) -> None:
             time.sleep(3600)
         elif kind == "slow":
             time.sleep(0.2)
+        elif kind == "raise":
+            raise RuntimeError(f"injected fault at {where} {rel}".rstrip())

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.errors import RunStateError, ShardError
+from engine.errors import ShardError, fail
 from engine.execution.faults import fault
 from engine.execution.manifest import marker_path
 from engine.filter.apply import Filter
 from engine.io.readers import ShardReader
+from engine.io.remote import url_to_fs
 from engine.io.shards import Shard, is_remote
 from engine.io.writers import ROW_GROUP_BYTES, Output, ShardOutputs
 
@@ -64,9 +65,7 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
                 on_batch(batch.num_rows, tally.text_bytes_last)
         changed = _changed_since_discovery(shard, options.storage_options)
         if changed:
-            raise RunStateError(f"shard {shard.uri!r} changed while it was read ({changed}); "
-                                "its outputs were discarded; rerun with --force once it is "
-                                "stable", code="E064")
+            raise fail("E064", shard=shard.uri, change=changed)
         if "kept" not in outputs and reader.schema is not None:
             outputs.write("kept", reader.schema.empty_table(), create_empty=True)
         outputs.finish()  # every output durable under its temp name first ...
@@ -90,9 +89,7 @@ def _changed_since_discovery(shard: Shard, storage_options: dict) -> str | None:
     """Compare the input's size and mtime (ETag on object stores) with what discovery saw;
     None when unchanged."""
     if is_remote(shard.uri):
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(shard.uri, **storage_options)
+        fs, path = url_to_fs(shard.uri, storage_options)
         fs.invalidate_cache(path)
         try:
             info = fs.info(path)
@@ -115,15 +112,15 @@ def _changed_since_discovery(shard: Shard, storage_options: dict) -> str | None:
 class _Tally:
     """Counts over a shard's batches."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rows = 0
         self.kept = 0
         self.removed = 0  # rows in the removed output (annotate mode: 0, all rows are kept)
         self.text_bytes = 0
         self.text_bytes_last = 0
-        self.by_reason: Counter = Counter()
-        self.by_category: Counter = Counter()
-        self.terms: Counter = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.by_category: Counter[str] = Counter()
+        self.terms: Counter[str] = Counter()
         self.scores: dict[str, np.ndarray] = {}
         self.bad_rows: list[dict] = []
         self.bad_count = 0
@@ -153,6 +150,7 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
         {"row": u.row, "count": u.count, "reason": u.reason, "message": u.message}
         for u in stats.unreadable]
     removed = tally.removed
+    rows_in: int | None
     if stats.footer_rows is not None and error is None:
         rows_in = stats.footer_rows
     else:
@@ -171,8 +169,7 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
         "input": {"size": shard.size, "version": shard.version},
         "spec_fingerprint": fingerprint,
         "status": status,
-        "error": None if error is None else {"reason": getattr(error, "reason", "error"),
-                                             "message": str(error)},
+        "error": None if error is None else {"reason": error.reason, "message": str(error)},
         "format": stats.format,
         "compression": stats.compression,
         "rows_in": rows_in,

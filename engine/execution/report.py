@@ -3,14 +3,14 @@
 Everything is derived from the markers (plus the runner's list of failed shards and its
 clock), so a resumed run reports on the whole output, not only the shards it redid. The
 accounting check ``rows_in == kept + removed + unreadable`` is re-verified here for every
-shard and its result stated in both forms.
+shard and its result stated in both forms. The exit code is one of ``engine.errors.EXIT_CODES``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_UNREADABLE = 0, 1, 3
+from engine.errors import EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_UNREADABLE, exit_code_for_signal
 
 
 def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
@@ -28,13 +28,15 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
         busy_s: worker seconds spent inside completed shards (excludes process start and
             model loading): text / busy_s is the steady per-core speed.
     """
-    rows = Counter()
-    by_reason, by_category, terms = Counter(), Counter(), Counter()
+    rows: Counter[str] = Counter()
+    by_reason: Counter[str] = Counter()
+    by_category: Counter[str] = Counter()
+    terms: Counter[str] = Counter()
     hists: dict[str, list[int]] = {}
     mismatches, quarantined, unreadable_rows = [], [], []
     text_now = 0
     input_files: dict[str, int] = {}  # a split file counts once
-    out_bytes = Counter()
+    out_bytes: Counter[str] = Counter()
     for shard in shards:
         m = markers.get(shard.unit)
         if m is None:
@@ -67,13 +69,13 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
     unreadable = bool(quarantined or rows["unreadable"] or any(
         markers[s.unit]["truncated"] for s in shards if s.unit in markers))
     if interrupted:
-        status, code = "interrupted", 128 + interrupted
+        status, code = "interrupted", exit_code_for_signal(interrupted)
     elif pending or mismatches:
-        status, code = "incomplete", EXIT_INCOMPLETE
+        status, code = "incomplete", EXIT_INCOMPLETE.code
     elif unreadable:
-        status, code = "finished_with_unreadable", EXIT_UNREADABLE
+        status, code = "finished_with_unreadable", EXIT_UNREADABLE.code
     else:
-        status, code = "clean", EXIT_CLEAN
+        status, code = "clean", EXIT_CLEAN.code
     mb = 1e6
     return {
         "status": status,

@@ -3,8 +3,7 @@
 Order of work: expand the inputs and refuse colliding output names; take the output's lock;
 write (or check) the manifest; build each blocklist automaton once and save it where the
 workers memory-map it; skip shards whose marker is valid; run the rest on worker processes;
-write ``report.json`` from all markers. Exit codes: 0 clean, 3 finished with unreadable
-input, 1 incomplete (run again to resume), 2 usage or config error, 130/143 interrupted.
+write ``report.json`` from all markers. Exit codes: see ``engine.errors.EXIT_CODES``.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from pathlib import Path
 from engine.execution import manifest, report
 from engine.execution.job import JobOptions
 from engine.execution.supervisor import Supervisor
+from engine.execution.worker import WorkerSetup
 from engine.filter.apply import Filter
 from engine.filter.spec import FilterSpec
 from engine.io.shards import discover, split_large
@@ -57,14 +57,6 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def load_spec(spec) -> FilterSpec:
-    if spec is None:
-        return FilterSpec.default()
-    if isinstance(spec, FilterSpec):
-        return spec
-    return FilterSpec.from_toml(spec)
-
-
 def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         workers: int | None = None, max_retries: int = 2, shard_timeout: float | None = None,
         force: bool = False, progress=None, storage_options: dict | None = None,
@@ -75,7 +67,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
     Args:
         inputs: a path, glob or URL, or a list of them.
         output: the output directory (local or an fsspec URL).
-        spec: a ``FilterSpec``, a TOML path, or None for the shipped default.
+        spec: a ``FilterSpec``, a TOML path, or None (or ``"default"``) for the shipped
+            default (``FilterSpec.load``).
         workers: worker processes (default: one per core).
         max_retries: extra attempts for a shard whose worker died, hung or raised.
         shard_timeout: seconds one attempt of one shard may take.
@@ -98,7 +91,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
     ``if __name__ == "__main__":``.
     """
     started = time.monotonic()
-    spec = load_spec(spec)
+    spec = FilterSpec.load(spec)
     files = discover(inputs, storage_options)
     shards = split_large(files, max_unit_bytes, storage_options)
     fingerprint = spec.fingerprint()
@@ -163,7 +156,7 @@ def _execute(pending, spec, out, fingerprint, options, workers, max_retries, sha
     workdir = tempfile.mkdtemp(prefix="filter-engine-")
     saved = {b.name: os.path.join(workdir, f"{b.name}.matcher") for b in spec.blocklists}
     supervisor = Supervisor(
-        min(workers, len(pending)), (spec, saved, out.root, fingerprint, options),
+        min(workers, len(pending)), WorkerSetup(spec, saved, out.root, fingerprint, options),
         max_retries=max_retries, shard_timeout=shard_timeout, on_event=progress)
     previous = _catch_signals()
     try:

@@ -7,6 +7,8 @@ the pipes and the process sentinels together, so a worker killed mid-shard (``ki
 the OOM killer) is seen at once, reported with the shard, replaced, and the shard retried
 up to ``max_retries`` times. A shard past ``shard_timeout`` has its worker terminated (then
 killed) and counts as a failed attempt. The parent never waits without a timeout.
+A worker's errors arrive as ``ErrorRecord``s; one that cannot load the filter is raised here
+as the same class with the same code, so the CLI exits as if it had happened in-process.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import signal
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 
-from engine.errors import EngineError, ModelError
+from engine.errors import fail
 from engine.execution import worker
+from engine.execution.worker import WorkerSetup
 from engine.io.shards import Shard
 
 GRACE_S = 3.0
@@ -30,8 +34,8 @@ MAX_START_FAILURES = 3
 
 @dataclass
 class _Slot:
-    proc: mp.Process
-    conn: object
+    proc: BaseProcess
+    conn: Connection
     ready: bool = False
     shard: Shard | None = None
     deadline: float = float("inf")
@@ -44,7 +48,7 @@ class Outcome:
     markers: dict[str, dict] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)  # every failed attempt
     failed: dict[str, list[str]] = field(default_factory=dict)  # shards out of retries
-    attempts: Counter = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)
     busy_s: float = 0.0  # worker seconds spent on shards that completed
 
 
@@ -53,17 +57,17 @@ class Supervisor:
 
     Args:
         workers: process count.
-        worker_args: arguments after the pipe and parent pid for ``worker.main``.
+        setup: what every worker loads (see ``worker.WorkerSetup``).
         max_retries: extra attempts for a shard whose worker died, timed out or raised.
         shard_timeout: seconds one attempt may take (None: no limit).
         on_event: ``on_event(kind, rel, detail)`` for progress and logs; kinds are
             ``start``, ``done``, ``retry``, ``failed``.
     """
 
-    def __init__(self, workers: int, worker_args: tuple, max_retries: int = 2,
+    def __init__(self, workers: int, setup: WorkerSetup, max_retries: int = 2,
                  shard_timeout: float | None = None, on_event=None):
         self.n = max(1, workers)
-        self.worker_args = worker_args
+        self.setup = setup
         self.max_retries = max_retries
         self.shard_timeout = shard_timeout
         self.on_event = on_event or (lambda *a: None)
@@ -108,7 +112,7 @@ class Supervisor:
         while len(self.slots) < min(self.n, busy + queued):
             parent, child = self.ctx.Pipe()
             proc = self.ctx.Process(target=worker.main, name="filter-engine-worker",
-                                    args=(child, os.getpid(), *self.worker_args), daemon=True)
+                                    args=(child, os.getpid(), self.setup), daemon=True)
             proc.start()
             child.close()
             self.slots.append(_Slot(proc, parent))
@@ -126,7 +130,8 @@ class Supervisor:
         now = time.monotonic()
         soonest = min((s.deadline for s in self.slots), default=float("inf"))
         timeout = max(0.0, min(0.5, soonest - now))
-        handles = [s.conn for s in self.slots] + [s.proc.sentinel for s in self.slots]
+        handles: list[Connection | int] = [s.conn for s in self.slots]
+        handles += [s.proc.sentinel for s in self.slots]
         ready = set(wait(handles, timeout)) if handles else set()
         for slot in list(self.slots):
             if slot.conn in ready:
@@ -143,25 +148,29 @@ class Supervisor:
                     f"worker pid {slot.proc.pid}", queue, outcome)
 
     def _receive(self, slot: _Slot, queue: deque, outcome: Outcome) -> None:
+        messages = []
         try:
             while slot.conn.poll():
-                kind, rel, detail = slot.conn.recv()
-                if kind == "ready":
-                    slot.ready = True
-                elif kind == "fatal":
-                    raise ModelError(f"workers cannot start: {detail}", code="E032")
-                elif kind == "done":
-                    slot.shard, slot.deadline = None, float("inf")
-                    marker, seconds = detail
-                    outcome.attempts[rel] += 1
-                    outcome.markers[rel] = marker
-                    outcome.busy_s += seconds
-                    self.on_event("done", rel, marker)
-                elif kind == "error":
-                    shard, slot.shard, slot.deadline = slot.shard, None, float("inf")
-                    self._attempt_failed(shard, detail, queue, outcome)
+                messages.append(slot.conn.recv())
         except (EOFError, OSError):
             pass  # the sentinel reports the death
+        # handled outside the try: a worker's ShardError or OutputError is an OSError too
+        for kind, rel, detail in messages:
+            if kind == "ready":
+                slot.ready = True
+            elif kind == "fatal":  # the filter cannot load: no worker ever will
+                raise detail.rebuild()
+            elif kind == "done":
+                slot.shard, slot.deadline = None, float("inf")
+                marker, seconds = detail
+                outcome.attempts[rel] += 1
+                outcome.markers[rel] = marker
+                outcome.busy_s += seconds
+                self.on_event("done", rel, marker)
+            elif kind == "error":
+                shard, slot.shard, slot.deadline = slot.shard, None, float("inf")
+                assert shard is not None, "a worker reported an error with no shard"
+                self._attempt_failed(shard, str(detail.rebuild()), queue, outcome)
 
     def _died(self, slot: _Slot, queue: deque, outcome: Outcome) -> None:
         slot.proc.join(timeout=GRACE_S)
@@ -176,8 +185,7 @@ class Supervisor:
                 return
             self.start_failures += 1
             if self.start_failures >= MAX_START_FAILURES:
-                raise EngineError(f"worker processes keep dying before any work ({how}); "
-                                  "run with --workers 1 to see the error", code="E063")
+                raise fail("E063", how=how)
             return
         hint = " (out of memory? check dmesg)" if code == -signal.SIGKILL else ""
         self._attempt_failed(slot.shard, f"worker pid {slot.proc.pid} {how}{hint} while "

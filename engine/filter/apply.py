@@ -1,6 +1,7 @@
 """``engine.Filter``: a ``FilterSpec`` made live, applied to one batch or table.
 
-``Filter(spec).apply(batch)`` runs ``match -> classify -> decide`` on the text column and
+``Filter(spec).apply(batch)`` checks the text column once, runs the stages
+``text -> match -> classify -> decide`` on it (see ``engine.filter.stages``), and
 returns every row in exactly one place: ``kept``, ``removed`` (with a ``fe_reason`` column
 and the stage columns that explain it) or ``unreadable`` (rows whose text is not valid
 UTF-8, listed by index). In ``annotate`` mode every readable row is kept, with the decision
@@ -15,17 +16,29 @@ per classifier ``fe_<stage>_score`` (null where the model did not run).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from engine.errors import SchemaError
+from engine.errors import fail
 from engine.filter.spec import FilterSpec
-from engine.filter.stages import BlocklistStage, ClassifierStage, decide
+from engine.filter.stages import (
+    KEEP,
+    REASON,
+    SCORE_BINS,
+    BlocklistStage,
+    ClassifierStage,
+    DecisionStage,
+    Stage,
+    StageOutput,
+    TextStage,
+)
+from engine.io.arrow_buffers import CheckedText, check_text, splittable
 
-SCORE_BINS = 10
+__all__ = ["SCORE_BINS", "Filter", "FilterResult"]
 
 
 @dataclass
@@ -49,9 +62,9 @@ class FilterResult:
     removed: pa.Table | None
     unreadable: list[tuple[int, str]]
     rows: int
-    by_reason: Counter = field(default_factory=Counter)
-    by_category: Counter = field(default_factory=Counter)
-    terms: Counter = field(default_factory=Counter)
+    by_reason: Counter[str] = field(default_factory=Counter)
+    by_category: Counter[str] = field(default_factory=Counter)
+    terms: Counter[str] = field(default_factory=Counter)
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     text_bytes: int = 0
 
@@ -63,26 +76,38 @@ class FilterResult:
 class Filter:
     """Apply a ``FilterSpec`` to Arrow data.
 
+    The text column is checked once per batch, here (``check_text``: converted from any
+    string layout, offsets checked, UTF-8 validated), and every stage reads that checked
+    column. Stages are driven only through the ``Stage`` protocol (``engine.filter.stages``),
+    in the order ``text -> blocklists -> classifiers -> decision``.
+
     Args:
-        spec: the filter; ``FilterSpec.default()`` for the shipped one.
+        spec: the filter: a ``FilterSpec``, a TOML path, or None (or ``"default"``) for
+            the shipped default (see ``FilterSpec.load``).
         saved_matchers: stage name -> path of a saved automaton (set by the runner so that
             workers memory-map one build instead of rebuilding it).
     """
 
-    def __init__(self, spec: FilterSpec | None = None, saved_matchers: dict | None = None):
-        self.spec = spec or FilterSpec.default()
+    def __init__(self, spec: FilterSpec | str | Path | None = None,
+                 saved_matchers: Mapping[str, str] | None = None):
+        self.spec = FilterSpec.load(spec)
         saved = saved_matchers or {}
-        run_if, self.drops = self.spec.compile_rules()
-        self.reasons = [reason for reason, _ in self.drops]
+        run_if, drops = self.spec.compile_rules()
         self.blocklists = [BlocklistStage(b, saved.get(b.name)) for b in self.spec.blocklists]
         self.classifiers = [ClassifierStage(c, run_if.get(c.name)) for c in self.spec.classifiers]
+        self.decision = DecisionStage(drops)
+        self.stages: list[Stage] = [TextStage(), *self.blocklists, *self.classifiers,
+                                    self.decision]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Drop reasons in the order they are checked."""
+        return list(self.decision.reasons)
 
     def load(self) -> Filter:
         """Load every matcher and model now (workers do this once, before any shard)."""
-        for stage in self.blocklists:
-            _ = stage.matcher
-        for stage in self.classifiers:
-            _ = stage.model
+        for stage in self.stages:
+            stage.load()
         return self
 
     def apply(self, data: pa.RecordBatch | pa.Table) -> FilterResult:
@@ -91,94 +116,61 @@ class Filter:
             batches = data.combine_chunks().to_batches() or [
                 pa.RecordBatch.from_pylist([], schema=data.schema)]
             results = [self.apply(b) for b in batches]
-            return _merge(results, data.schema)
+            return _merge(results)
         return self._apply_batch(data)
 
     __call__ = apply
 
-    def _text(self, batch: pa.RecordBatch) -> pa.Array:
+    def _text(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, CheckedText]:
+        """The batch's text column, checked once for every stage; and the batch, with
+        ``string_view`` columns (the text one as checked) in layouts that can be split."""
         name = self.spec.text_column
         index = batch.schema.get_field_index(name)
         if index < 0:
-            raise SchemaError(f"no column {name!r} in {batch.schema.names[:20]}; "
-                              "set text_column", code="E021")
-        text = batch.column(index)
-        if pa.types.is_dictionary(text.type) or text.type == pa.null():
-            text = text.cast(pa.string())
-        if text.type not in (pa.string(), pa.large_string()):
-            raise SchemaError(f"column {name!r} is {text.type}; expected strings", code="E021")
-        return text
+            raise fail("E024", column=name, columns=batch.schema.names[:20])
+        text = check_text(batch.column(index), where=f"column {name!r}")
+        return splittable(batch, {index: text.array}), text
 
     def _apply_batch(self, batch: pa.RecordBatch) -> FilterResult:
         n = batch.num_rows
-        text = self._text(batch)
-        invalid, unreadable = _invalid_utf8(text)
-        if invalid.any():
-            text = pc.if_else(pa.array(~invalid), text, pa.scalar(None, text.type))
-        null = np.asarray(text.is_null(), dtype=bool)
-        nbytes = pc.binary_length(text).fill_null(0).to_numpy(zero_copy_only=False)
-        columns: dict[str, object] = {
-            "text.bytes": nbytes, "text.null": null, "text.empty": (nbytes == 0) & ~null,
-        }
-        for stage in self.blocklists:
-            columns.update(stage.run(text))
-        usable = ~null & ~invalid
-        for stage in self.classifiers:
-            columns.update(stage.run(text, columns, usable))
-        reason = decide(self.drops, columns, n, eligible=~invalid)
-        result = FilterResult(None, None, unreadable, n, text_bytes=int(nbytes.sum()))
-        result.scores = {
-            c.spec.name: _histogram(columns[f"{c.spec.name}.score"]) for c in self.classifiers
-        }
-        dropped = np.flatnonzero(reason >= 0)
-        result.by_reason.update({self.reasons[r]: int(c) for r, c in zip(
-            *np.unique(reason[dropped], return_counts=True), strict=True)})
-        for stage in self.blocklists:
-            for cat in stage.spec.categories:
-                key = f"{stage.spec.name}.{cat}"
-                hits = int(np.count_nonzero(np.asarray(columns[key])[dropped]))
-                if hits:
-                    result.by_category[key] += hits
+        batch, text = self._text(batch)
+        columns: dict[str, np.ndarray] = {}
+        outputs: list[StageOutput] = []
+        for stage in self.stages:
+            output = stage.run(text, columns)
+            columns.update(output.columns)
+            outputs.append(output)
+        keep = columns[KEEP]
+        dropped = np.flatnonzero(columns[REASON] >= 0)
+        result = FilterResult(pa.table({}), None, list(text.problems), n,
+                              text_bytes=int(columns["text.bytes"].sum()))
+        for stage, output in zip(self.stages, outputs, strict=True):
+            stage.count(output, dropped, result)
         if self.spec.mode == "annotate":
-            rows = np.flatnonzero(~invalid)
-            extra = self._annotations(text, columns, reason, rows, result, dropped)
-            extra["fe_keep"] = pa.array(reason[rows] < 0)
-            result.kept = _with(batch.take(pa.array(rows)), extra)
+            rows = np.flatnonzero(~_invalid(text))
+            extra = self._annotations(outputs, rows)
+            extra["fe_keep"] = pa.array(keep[rows])
+            result.kept = _with(batch.take(pa.array(rows, pa.int64())), extra)
             return result
-        keep = (reason < 0) & ~invalid
         kept = batch if keep.all() else batch.filter(pa.array(keep))  # usually most rows
         result.kept = pa.Table.from_batches([kept])
-        extra = self._annotations(text, columns, reason, dropped, result, dropped)
-        result.removed = _with(batch.take(pa.array(dropped, pa.int64())), extra)
+        result.removed = _with(batch.take(pa.array(dropped, pa.int64())),
+                               self._annotations(outputs, dropped))
         return result
 
-    def _annotations(self, text, columns, reason, rows, result, dropped) -> dict:
-        """The ``fe_`` columns for ``rows``; counts matched terms of removed rows."""
-        take = pa.array(rows, pa.int64())
-        names = pa.array(self.reasons or [""], pa.string())
-        codes = pa.array(np.where(reason[rows] >= 0, reason[rows], 0), pa.int64())
-        extra = {"fe_reason": pc.if_else(pa.array(reason[rows] >= 0), names.take(codes),
-                                         pa.scalar(None, pa.string()))}
-        removed_here = np.isin(rows, dropped)
-        for stage in self.blocklists:
-            name = stage.spec.name
-            for key in ("count", "distinct", *stage.spec.categories):
-                extra[f"fe_{name}_{key}"] = pa.array(
-                    np.asarray(columns[f"{name}.{key}"], np.int32)[rows])
-            terms = stage.terms(text.take(take))
-            extra[f"fe_{name}_terms"] = terms
-            if removed_here.any():
-                flat = pc.list_flatten(terms.filter(pa.array(removed_here)))
-                for item in pc.value_counts(flat).to_pylist():
-                    result.terms[item["values"]] += item["counts"]
-        for stage in self.classifiers:
-            name = stage.spec.name
-            score = np.asarray(columns[f"{name}.score"], np.float32)[rows]
-            extra[f"fe_{name}_score"] = pa.array(score, pa.float32(), mask=np.isnan(score))
+    def _annotations(self, outputs: list[StageOutput], rows: np.ndarray) -> dict[str, pa.Array]:
+        """The ``fe_`` columns of ``rows``: the decision's first, then each stage's."""
+        extra = self.decision.annotate(outputs[-1], rows)
+        for stage, output in zip(self.stages[:-1], outputs[:-1], strict=True):
+            extra.update(stage.annotate(output, rows))
         return extra
 
 
-def _with(batch: pa.RecordBatch, extra: dict) -> pa.Table:
+def _invalid(text: CheckedText) -> np.ndarray:
+    return np.zeros(len(text), bool) if text.invalid is None else text.invalid
+
+
+def _with(batch: pa.RecordBatch, extra: dict[str, pa.Array]) -> pa.Table:
     """The batch with the ``fe_`` columns added; an input that already has one of them
     (an annotated output filtered again) gets it replaced, never duplicated."""
     table = pa.Table.from_batches([batch])
@@ -191,36 +183,11 @@ def _with(batch: pa.RecordBatch, extra: dict) -> pa.Table:
     return table
 
 
-def _invalid_utf8(text: pa.Array) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Rows that are not valid UTF-8 (Parquet does not check); found with one fast pass."""
-    invalid = np.zeros(len(text), bool)
-    try:
-        text.validate(full=True)
-        return invalid, []
-    except pa.ArrowInvalid:
-        pass
-    bad = []
-    # Rare path: find the offending rows one by one, only in a batch that failed.
-    for i, value in enumerate(text.cast(pa.binary()).to_pylist()):
-        if value is None:
-            continue
-        try:
-            value.decode("utf-8")
-        except UnicodeDecodeError as err:
-            invalid[i] = True
-            bad.append((i, f"invalid UTF-8 at byte {err.start}"))
-    return invalid, bad
-
-
-def _histogram(scores: np.ndarray) -> np.ndarray:
-    finite = scores[~np.isnan(scores)]
-    return np.histogram(np.clip(finite, 0, 1), bins=SCORE_BINS, range=(0, 1))[0]
-
-
-def _merge(results: list[FilterResult], schema: pa.Schema) -> FilterResult:
+def _merge(results: list[FilterResult]) -> FilterResult:
+    removed = [r.removed for r in results if r.removed is not None]
     out = FilterResult(
         pa.concat_tables([r.kept for r in results]),
-        None if results[0].removed is None else pa.concat_tables([r.removed for r in results]),
+        pa.concat_tables(removed) if removed else None,
         [], 0,
     )
     offset = 0
@@ -233,5 +200,5 @@ def _merge(results: list[FilterResult], schema: pa.Schema) -> FilterResult:
         out.by_category.update(r.by_category)
         out.terms.update(r.terms)
         for k, v in r.scores.items():
-            out.scores[k] = out.scores.get(k, 0) + v
+            out.scores[k] = out.scores[k] + v if k in out.scores else v
     return out

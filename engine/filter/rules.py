@@ -26,12 +26,12 @@ A comparison involving NaN (a classifier score for a row the model did not see, 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import ConfigError
+from engine.errors import EngineError, fail
 
 NUM = "number"
 BOOL = "bool"
@@ -63,9 +63,10 @@ class _Token:
 @dataclass(frozen=True)
 class _Node:
     op: str  # "num", "bool", "name", "neg", "not", "and", "or", a comparison or arithmetic op
-    args: tuple = ()
-    value: object = None
+    args: tuple[_Node, ...] = ()
+    value: float | bool | None = None  # of "num" and "bool"
     pos: int = 0
+    name: str = ""  # of "name"
 
 
 def _tokenize(source: str, where: str) -> list[_Token]:
@@ -74,10 +75,10 @@ def _tokenize(source: str, where: str) -> list[_Token]:
         if source[pos:].strip() == "":
             break
         m = _TOKEN.match(source, pos)
-        if not m or m.end() == pos:
+        kind = m.lastgroup if m else None
+        if m is None or kind is None or m.end() == pos:
             col = pos + len(source[pos:]) - len(source[pos:].lstrip())
             raise _syntax(where, source, col, f"unexpected character {source[col]!r}")
-        kind = m.lastgroup
         text = m.group(kind)
         start = m.start(kind)
         if kind == "name" and text in _KEYWORDS:
@@ -88,13 +89,9 @@ def _tokenize(source: str, where: str) -> list[_Token]:
     return tokens
 
 
-def _syntax(where: str, source: str, col: int, what: str) -> ConfigError:
-    caret = " " * col + "^"
-    return ConfigError(
-        f"rule {where}: {what} at column {col + 1}\n    {source}\n    {caret}\n"
-        "Rules use numbers, stage.field names, comparisons, + - * /, and/or/not, parentheses.",
-        code="E051",
-    )
+def _syntax(where: str, source: str, col: int, what: str) -> EngineError:
+    return fail("E051", where=where, problem=what, column=col + 1, source=source,
+                caret=" " * col + "^")
 
 
 class _Parser:
@@ -111,7 +108,7 @@ class _Parser:
         self.i += 1
         return tok
 
-    def fail(self, tok: _Token, what: str) -> ConfigError:
+    def fail(self, tok: _Token, what: str) -> EngineError:
         shown = repr(tok.text) if tok.kind != "end" else "end of rule"
         return _syntax(self.where, self.source, tok.pos, f"{what}, found {shown}")
 
@@ -182,7 +179,7 @@ class _Parser:
         if tok.kind == "kw" and tok.text in ("true", "false"):
             return _Node("bool", value=tok.text == "true", pos=tok.pos)
         if tok.kind == "name":
-            return _Node("name", value=tok.text, pos=tok.pos)
+            return _Node("name", pos=tok.pos, name=tok.text)
         if tok.kind == "op" and tok.text == "(":
             node = self.or_()
             if self.peek().text != ")":
@@ -202,22 +199,20 @@ class Rule:
 
     Raises:
         ConfigError: E051 syntax, E052 unknown name, E053 type mismatch; each message
-            points at the column in the rule text.
+            points at the column in the rule text. E055 when ``source`` is not a string.
     """
 
     def __init__(self, source: str, names: Mapping[str, str], where: str = "rule"):
         if not isinstance(source, str):
-            raise ConfigError(f"rule {where}: expected a string, got {source!r}", code="E051")
+            raise fail("E055", where=f"rule {where}", problem=f"expected a string, got "
+                       f"{source!r}")
         self.source = source
         self.where = where
         self._tree = _Parser(source, where).parse()
         self.names = frozenset(_names_in(self._tree))
         if self._check(self._tree, names) != BOOL:
-            raise ConfigError(
-                f"rule {where}: {source!r} is a number, not a condition; "
-                "compare it (e.g. '... >= 1')",
-                code="E053",
-            )
+            raise fail("E053", where=where, source=source,
+                       problem="it is a number, not a condition; compare it (e.g. '... >= 1')")
 
     def __repr__(self) -> str:
         return f"Rule({self.source!r})"
@@ -229,25 +224,20 @@ class Rule:
         if op == "bool":
             return BOOL
         if op == "name":
-            if node.value not in names:
+            if node.name not in names:
                 known = ", ".join(sorted(names)) or "(none)"
-                raise ConfigError(
-                    f"rule {self.where}: unknown name {node.value!r} at column {node.pos + 1} "
-                    f"in {self.source!r}; known names: {known}",
-                    code="E052",
-                )
-            return names[node.value]
+                raise fail("E052", where=self.where, name=node.name, column=node.pos + 1,
+                           source=self.source, known=known)
+            return names[node.name]
         kinds = [self._check(arg, names) for arg in node.args]
         want, gives = (BOOL, BOOL) if op in ("and", "or", "not") else (NUM, NUM)
         if op in _COMPARE:
             gives = BOOL
         for arg, kind in zip(node.args, kinds, strict=True):
             if kind != want:
-                raise ConfigError(
-                    f"rule {self.where}: {op!r} at column {node.pos + 1} needs a {want} "
-                    f"operand but got a {kind} (at column {arg.pos + 1}) in {self.source!r}",
-                    code="E053",
-                )
+                raise fail("E053", where=self.where, source=self.source,
+                           problem=f"{op!r} at column {node.pos + 1} needs a {want} operand "
+                           f"but got a {kind} (at column {arg.pos + 1})")
         return gives
 
     def evaluate(self, columns: Mapping[str, object], n: int) -> np.ndarray:
@@ -262,9 +252,9 @@ class Rule:
         return np.broadcast_to(np.asarray(value, dtype=bool), (n,)).copy()
 
 
-def _names_in(node: _Node):
+def _names_in(node: _Node) -> Iterator[str]:
     if node.op == "name":
-        yield node.value
+        yield node.name
     for arg in node.args:
         yield from _names_in(arg)
 
@@ -274,7 +264,7 @@ def _eval(node: _Node, columns: Mapping[str, object]):
     if op in ("num", "bool"):
         return node.value
     if op == "name":
-        return columns[node.value]
+        return columns[node.name]
     args = [_eval(arg, columns) for arg in node.args]
     if op == "not":
         return np.logical_not(args[0])

@@ -31,16 +31,13 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
+import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
 from engine import defaults
-from engine.errors import ConfigError
+from engine.errors import fail
 from engine.filter.rules import BOOL, NUM, Rule, split_disjuncts
 
 MODES = ("drop", "annotate")
@@ -122,9 +119,9 @@ class FilterSpec:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as err:
-            raise ConfigError(f"config {str(path)!r} not found; check -c/--config", "E054") from err
+            raise fail("E054", path=str(path), problem="not found") from err
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"config {str(path)!r} is not valid TOML: {err}", "E054") from err
+            raise fail("E054", path=str(path), problem=f"not valid TOML: {err}") from err
         return cls.from_dict(data, base_dir=path.parent, source=str(path))
 
     @classmethod
@@ -136,9 +133,7 @@ class FilterSpec:
         known = {"text_column", "mode", "blocklist", "classifier", "drop_if", "batch_rows"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(
-                f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}", code="E055"
-            )
+            raise fail("E057", where=where, keys=unknown, allowed=sorted(known))
         bases = [Path(base_dir)] if base_dir else []
         blocklists = tuple(
             _blocklist(entry, bases, where) for entry in _entries(data, "blocklist", where)
@@ -152,9 +147,8 @@ class FilterSpec:
         elif isinstance(drop_if, str):
             drop_if = (("drop_if", drop_if),)
         else:
-            raise ConfigError(
-                f"{where}: drop_if must be a string or a table of reason = rule", code="E055"
-            )
+            raise fail("E055", where=where,
+                       problem="drop_if must be a string or a table of reason = rule")
         return cls(
             text_column=data.get("text_column", "text"),
             mode=data.get("mode", "drop"),
@@ -168,7 +162,26 @@ class FilterSpec:
     @classmethod
     def default(cls) -> FilterSpec:
         """The shipped default filter (``models/default-filter.toml``)."""
-        return cls.from_toml(defaults.models_dir() / "default-filter.toml")
+        return cls.from_toml(defaults.default_filter_path())
+
+    @classmethod
+    def load(cls, config: FilterSpec | str | os.PathLike[str] | None = None) -> FilterSpec:
+        """The spec a config argument names; the one way commands and APIs read ``-c``.
+
+        Args:
+            config: None or ``"default"``: the shipped default filter (a file in the
+                working directory called ``default`` is reached as ``./default``); a
+                ``FilterSpec``: itself; anything else: the path of a TOML config.
+
+        Returns:
+            The spec.
+
+        Raises:
+            ConfigError: the file is missing (E054), is not TOML, or does not check.
+        """
+        if isinstance(config, FilterSpec):
+            return config
+        return cls.from_toml(defaults.resolve_config_name(config))
 
     def with_options(self, **changes) -> FilterSpec:
         """A copy with some fields changed (e.g. ``mode="annotate"``)."""
@@ -177,29 +190,34 @@ class FilterSpec:
     # -- checks ------------------------------------------------------------------------
     def validate(self) -> None:
         """Check names, modes and every rule against the fields the stages provide."""
+        where = self.source or "config"
         if self.mode not in MODES:
-            raise ConfigError(f"mode {self.mode!r}: expected one of {MODES}", code="E055")
+            raise fail("E055", where=where, problem=f"mode {self.mode!r}: expected one of "
+                       f"{MODES}")
         if not isinstance(self.text_column, str) or not self.text_column:
-            raise ConfigError("text_column must be a non-empty string", code="E055")
+            raise fail("E055", where=where, problem="text_column must be a non-empty string")
         if self.batch_rows < 1:
-            raise ConfigError(f"batch_rows must be >= 1, got {self.batch_rows}", code="E055")
+            raise fail("E055", where=where,
+                       problem=f"batch_rows must be >= 1, got {self.batch_rows}")
         seen: set[str] = {"text"}
-        for stage in (*self.blocklists, *self.classifiers):
+        for stage in self.stage_specs():
             if not stage.name.isidentifier() or stage.name in seen:
-                raise ConfigError(
-                    f"stage name {stage.name!r} is not a unique identifier "
-                    "(names must differ from each other and from 'text')",
-                    code="E055",
-                )
+                raise fail("E055", where=where, problem=f"stage name {stage.name!r} is not a "
+                           "unique identifier (names must differ from each other and from "
+                           "'text')")
             seen.add(stage.name)
         self.compile_rules()
 
     def available(self) -> dict[str, str]:
         """Every name a ``drop_if`` rule may use, with its type."""
         names = dict(TEXT_FIELDS)
-        for stage in (*self.blocklists, *self.classifiers):
+        for stage in self.stage_specs():
             names.update(stage.fields())
         return names
+
+    def stage_specs(self) -> tuple[BlocklistSpec | ClassifierSpec, ...]:
+        """The blocklist and classifier stages, in the order they run."""
+        return (*self.blocklists, *self.classifiers)
 
     def compile_rules(self) -> tuple[dict[str, Rule], list[tuple[str, Rule]]]:
         """Parsed ``run_if`` rules per classifier, and ``(reason, rule)`` drop rules in order.
@@ -239,7 +257,7 @@ class FilterSpec:
         for p in paths:
             h.update(str(p).encode())
             with open(p, "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                while block := fh.read(1 << 20):
                     h.update(block)
         return h.hexdigest()
 
@@ -257,7 +275,7 @@ def _entries(data: dict, key: str, where: str) -> list[dict]:
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ConfigError(f"{where}: [[{key}]] must be a list of tables", code="E055")
+        raise fail("E055", where=where, problem=f"[[{key}]] must be a list of tables")
     return value
 
 
@@ -274,7 +292,7 @@ def _resolve(pattern: str, bases: list[Path], where: str, want_dir: bool = False
         elif (cand.is_dir() if want_dir else cand.is_file()):
             return [str(cand.resolve())]
     looked = ", ".join(str(c) for c in candidates)
-    raise ConfigError(f"{where}: {pattern!r} not found (looked at {looked})", code="E056")
+    raise fail("E056", where=where, pattern=pattern, looked=looked)
 
 
 def _blocklist(entry: dict, bases: list[Path], where: str) -> BlocklistSpec:
@@ -282,14 +300,12 @@ def _blocklist(entry: dict, bases: list[Path], where: str) -> BlocklistSpec:
     name = entry.pop("name", "blocklist")
     files = entry.pop("files", None)
     if not files or not isinstance(files, list):
-        raise ConfigError(f"{where}: blocklist {name!r} needs files = [...]", code="E055")
+        raise fail("E055", where=where, problem=f"blocklist {name!r} needs files = [...]")
     resolved = tuple(f for pat in files for f in _resolve(pat, bases, f"{where}: blocklist"))
     allowed = {"ignore_case", "whole_words", "normalize"}
     if set(entry) - allowed:
-        raise ConfigError(
-            f"{where}: blocklist {name!r}: unknown key(s) {sorted(set(entry) - allowed)}",
-            code="E055",
-        )
+        raise fail("E057", where=f"{where}: blocklist {name!r}",
+                   keys=sorted(set(entry) - allowed), allowed=sorted(allowed))
     return BlocklistSpec(name=name, files=resolved, category_names=_categories(resolved),
                          **entry)
 
@@ -309,14 +325,12 @@ def _classifier(entry: dict, bases: list[Path], where: str) -> ClassifierSpec:
     name = entry.pop("name", None)
     model = entry.pop("model", None)
     if not name or not model:
-        raise ConfigError(f"{where}: every [[classifier]] needs name and model", code="E055")
+        raise fail("E055", where=where, problem="every [[classifier]] needs name and model")
     model_dir = _resolve(model, bases, f"{where}: classifier {name!r}", want_dir=True)[0]
     allowed = {"device", "threads", "run_if"}
     if set(entry) - allowed:
-        raise ConfigError(
-            f"{where}: classifier {name!r}: unknown key(s) {sorted(set(entry) - allowed)}",
-            code="E055",
-        )
+        raise fail("E057", where=f"{where}: classifier {name!r}",
+                   keys=sorted(set(entry) - allowed), allowed=sorted(allowed))
     return ClassifierSpec(name=name, model=model_dir, labels=_labels(model_dir), **entry)
 
 

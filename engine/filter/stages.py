@@ -1,22 +1,171 @@
-"""The filter's stages: blocklist matching, classification, and the decision.
+"""The filter's stages behind one protocol: text fields, blocklists, classifiers, decision.
 
-Each stage holds only its config until first use, so a ``Filter`` is cheap to send to a
-worker process; the matcher automaton (memory-mapped from its saved form when the runner
-prepared one) and the model sessions are loaded there, once. A stage turns a text column
-into named NumPy columns (``blocklist.count``, ``spam.score``...) that the rules read.
+``Filter`` drives every stage through ``Stage`` and nothing else, in the order
+``text -> blocklists -> classifiers -> decision``. The contract:
+
+* **Construction** takes the stage's config only (its spec, compiled rules, the path of a
+  saved automaton). A stage is cheap to pickle: it is sent to worker processes as config,
+  never with a live automaton or onnxruntime session.
+* **Loading** is lazy and happens in the process that runs the stage: ``load()`` builds or
+  memory-maps the heavy state (the matcher automaton, the model session) once; ``run``
+  calls it on first use. ``load()`` is idempotent; ``Filter.load()`` calls it for every
+  stage so that a worker pays for it before its first shard.
+* **Input**: ``run(text, columns)``. ``text`` is the batch's text column as a
+  ``CheckedText``: already type-checked, converted to ``string``/``large_string``,
+  offset-checked and UTF-8 validated by ``Filter`` at its boundary, with the rows whose
+  UTF-8 is invalid set to null (``text.invalid`` marks them). A stage never checks the
+  column again. ``columns`` holds what the earlier stages produced (read-only).
+* **Output**: a ``StageOutput``: named NumPy columns, each of length ``len(text)``, named
+  ``<stage>.<field>``; they are exactly the names ``fields()`` lists, which is what rules
+  may read. The decision stage's columns are the outcome: ``decision.reason`` (index of
+  the first drop rule that holds, -1 for none) and ``decision.keep`` (the keep-mask:
+  readable rows that no rule removes). ``detail`` carries what only the stage itself
+  reads back (the blocklist's matched terms), never the rules.
+* **Annotation**: ``annotate(output, rows)`` gives the stage's ``fe_`` Arrow columns for
+  the batch rows ``rows`` (the removed rows, or every readable row in annotate mode).
+* **Counting**: ``count(output, removed, counts)`` adds what the stage explains to the
+  batch's report counters: the decision counts removed rows per reason, a blocklist the
+  removed rows per category and per matched term, a classifier the histogram of its
+  scores over the rows it scored.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from engine.filter.rules import Rule
-from engine.filter.spec import BlocklistSpec, ClassifierSpec
+from engine.filter.rules import BOOL, NUM, Rule
+from engine.filter.spec import TEXT_FIELDS, BlocklistSpec, ClassifierSpec
+from engine.io.arrow_buffers import CheckedText
+
+if TYPE_CHECKING:  # loaded lazily, in the process that runs the stage
+    from engine.classify.classifier import Classifier
+    from engine.match.matcher import Matcher
+
+#: Histogram bins of a classifier's scores over [0, 1] in the report.
+SCORE_BINS = 10
+#: The decision stage's columns.
+REASON = "decision.reason"
+KEEP = "decision.keep"
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    """What one stage returns for one batch.
+
+    Attributes:
+        columns: ``name -> array of len(text)``: the fields of ``Stage.fields()``.
+        detail: stage-private data handed back to the same stage's ``annotate`` and
+            ``count`` (None for most stages).
+    """
+
+    columns: dict[str, np.ndarray]
+    detail: object = None
+
+
+class Counts(Protocol):
+    """The counters a stage adds to (``FilterResult`` is one)."""
+
+    @property
+    def by_reason(self) -> Counter[str]:
+        """Removed rows per drop reason."""
+        ...
+
+    @property
+    def by_category(self) -> Counter[str]:
+        """Removed rows that matched each ``stage.category``."""
+        ...
+
+    @property
+    def terms(self) -> Counter[str]:
+        """Removed rows per matched term."""
+        ...
+
+    @property
+    def scores(self) -> dict[str, np.ndarray]:
+        """Per classifier, a histogram of its scores over ``SCORE_BINS`` bins of [0, 1]."""
+        ...
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """One step of ``text -> match -> classify -> decide``; see the module docstring."""
+
+    @property
+    def name(self) -> str:
+        """The prefix of the stage's column names."""
+        ...
+
+    def fields(self) -> dict[str, str]:
+        """``column name -> NUM or BOOL`` for every column ``run`` returns."""
+        ...
+
+    def load(self) -> None:
+        """Load the heavy state now (idempotent); ``run`` does it on first use."""
+        ...
+
+    def run(self, text: CheckedText, columns: Mapping[str, np.ndarray]) -> StageOutput:
+        """The stage's columns for one batch (``text`` checked, ``columns`` from earlier
+        stages)."""
+        ...
+
+    def annotate(self, output: StageOutput, rows: np.ndarray) -> dict[str, pa.Array]:
+        """``fe_`` Arrow columns for the batch rows ``rows`` (indices)."""
+        ...
+
+    def count(self, output: StageOutput, removed: np.ndarray, counts: Counts) -> None:
+        """Add to ``counts`` what this stage explains; ``removed``: removed row indices."""
+        ...
+
+
+class TextStage:
+    """The text's own fields: ``text.bytes`` (UTF-8 bytes), ``text.null``, ``text.empty``.
+
+    A row with invalid UTF-8 reads as null here; the decision never removes it (it is
+    reported unreadable instead).
+    """
+
+    name = "text"
+
+    def fields(self) -> dict[str, str]:
+        return dict(TEXT_FIELDS)
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def run(self, text: CheckedText, columns: Mapping[str, np.ndarray]) -> StageOutput:
+        null = text.null
+        nbytes = text.row_bytes
+        return StageOutput({"text.bytes": nbytes, "text.null": null,
+                            "text.empty": (nbytes == 0) & ~null})
+
+    def annotate(self, output: StageOutput, rows: np.ndarray) -> dict[str, pa.Array]:
+        return {}
+
+    def count(self, output: StageOutput, removed: np.ndarray, counts: Counts) -> None:
+        """Nothing: the filter counts text bytes itself (``text.bytes``)."""
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """Distinct matched patterns per row from one scan's spans: pairs sorted by row, then
+    pattern id."""
+
+    rows: np.ndarray
+    ids: np.ndarray
 
 
 class BlocklistStage:
     """Count blocklist matches per row: total, distinct patterns, weight, per category.
+
+    One scan per batch gives the counts and the spans from which the matched terms are
+    taken (``fe_<name>_terms``, the report's term counts).
 
     Args:
         spec: the stage's files and options.
@@ -26,10 +175,16 @@ class BlocklistStage:
     def __init__(self, spec: BlocklistSpec, saved: str | None = None):
         self.spec = spec
         self.saved = saved
-        self._matcher = None
+        self._matcher: Matcher | None = None
+        self._names: pa.Array | None = None
 
     @property
-    def matcher(self):
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def matcher(self) -> Matcher:
+        """The ``Matcher`` (built, or mapped from ``saved``, on first use)."""
         if self._matcher is None:
             from engine.match.matcher import Matcher
 
@@ -41,57 +196,106 @@ class BlocklistStage:
                     whole_words=self.spec.whole_words, normalize=self.spec.normalize)
         return self._matcher
 
-    def __getstate__(self):
-        return {"spec": self.spec, "saved": self.saved, "_matcher": None}
+    def __getstate__(self) -> dict[str, object]:
+        return {"spec": self.spec, "saved": self.saved, "_matcher": None, "_names": None}
 
-    def run(self, text: pa.Array) -> dict[str, np.ndarray]:
-        """Columns for the rules (the caller has already set invalid UTF-8 rows to null)."""
-        result = self.matcher.scan(text)
+    def fields(self) -> dict[str, str]:
+        return self.spec.fields()
+
+    def load(self) -> None:
+        _ = self.matcher
+
+    def run(self, text: CheckedText, columns: Mapping[str, np.ndarray]) -> StageOutput:
+        result = self.matcher.scan(text, with_spans=True)
         name = self.spec.name
-        columns = {
+        out = {
             f"{name}.count": result.total,
             f"{name}.distinct": result.distinct,
             f"{name}.weight": result.weight,
         }
         for category in self.spec.categories:
             if category in result.categories:
-                columns[f"{name}.{category}"] = result.category(category)
+                out[f"{name}.{category}"] = result.category(category)
             else:
-                columns[f"{name}.{category}"] = np.zeros(len(result.total), np.int32)
-        return columns
+                out[f"{name}.{category}"] = np.zeros(len(result.total), np.int32)
+        spans = result.spans
+        assert spans is not None  # asked for with_spans
+        width = self.matcher.n_patterns
+        key = np.unique(spans.row * width + spans.pattern_id)
+        terms = _Terms(key // width, key % width)
+        return StageOutput(out, terms)
 
-    def terms(self, text: pa.Array) -> pa.ListArray:
-        """Distinct matched patterns per row (a list column, in pattern-id order).
+    def annotate(self, output: StageOutput, rows: np.ndarray) -> dict[str, pa.Array]:
+        name = self.spec.name
+        extra: dict[str, pa.Array] = {}
+        for key in ("count", "distinct", *self.spec.categories):
+            extra[f"fe_{name}_{key}"] = pa.array(
+                np.asarray(output.columns[f"{name}.{key}"], np.int32)[rows])
+        extra[f"fe_{name}_terms"] = self.terms(output, rows)
+        return extra
 
-        ``text`` must hold only valid UTF-8 (nulls allowed).
-        """
-        spans = self.matcher.spans(text)
-        n = len(text)
-        pairs = np.unique(np.stack([spans.row.astype(np.int64),
-                                    spans.pattern_id.astype(np.int64)], axis=1), axis=0) \
-            if len(spans) else np.zeros((0, 2), np.int64)
-        rows, ids = pairs[:, 0], pairs[:, 1]
-        offsets = np.zeros(n + 1, np.int32)
-        np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
-        names = pa.array(self.matcher.patterns, pa.string())
-        values = names.take(pa.array(ids, pa.int64()))
+    def terms(self, output: StageOutput, rows: np.ndarray) -> pa.ListArray:
+        """Distinct matched patterns of each row in ``rows`` (a list column, in pattern-id
+        order), from the batch's scan."""
+        found = self._found(output)
+        first = np.searchsorted(found.rows, rows, side="left")
+        last = np.searchsorted(found.rows, rows, side="right")
+        lengths = last - first
+        offsets = np.zeros(len(rows) + 1, np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        take = np.repeat(first - offsets[:-1], lengths) + np.arange(int(offsets[-1]))
+        values = self._pattern_names().take(pa.array(found.ids[take], pa.int64()))
         return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+
+    def count(self, output: StageOutput, removed: np.ndarray, counts: Counts) -> None:
+        if not len(removed):
+            return
+        name = self.spec.name
+        for category in self.spec.categories:
+            key = f"{name}.{category}"
+            hits = int(np.count_nonzero(output.columns[key][removed]))
+            if hits:
+                counts.by_category[key] += hits
+        found = self._found(output)
+        is_removed = np.zeros(len(output.columns[f"{name}.count"]), bool)
+        is_removed[removed] = True
+        ids = found.ids[is_removed[found.rows]]
+        if len(ids):
+            per_id = np.bincount(ids)
+            hit = np.flatnonzero(per_id)
+            names = self._pattern_names().take(pa.array(hit, pa.int64())).to_pylist()
+            counts.terms.update(dict(zip(names, per_id[hit].tolist(), strict=True)))
+
+    def _found(self, output: StageOutput) -> _Terms:
+        if not isinstance(output.detail, _Terms):
+            raise TypeError(f"stage {self.spec.name!r}: output of another stage")
+        return output.detail
+
+    def _pattern_names(self) -> pa.Array:
+        if self._names is None:
+            self._names = pa.array(self.matcher.patterns, pa.string())
+        return self._names
 
 
 class ClassifierStage:
     """Score rows with one model; with ``run_if``, only the rows the rule selects.
 
-    Rows not scored (nulls, rows the cascade skipped) get NaN, which every comparison in a
-    rule treats as false.
+    Rows not scored (nulls, invalid UTF-8, rows the cascade skipped) get NaN, which every
+    comparison in a rule treats as false.
     """
 
     def __init__(self, spec: ClassifierSpec, run_if: Rule | None = None):
         self.spec = spec
         self.run_if = run_if
-        self._model = None
+        self._model: Classifier | None = None
 
     @property
-    def model(self):
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def model(self) -> Classifier:
+        """The ``Classifier`` (loaded on first use)."""
         if self._model is None:
             from engine.classify.classifier import Classifier
 
@@ -99,13 +303,19 @@ class ClassifierStage:
                                           threads=self.spec.threads)
         return self._model
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, object]:
         return {"spec": self.spec, "run_if": self.run_if, "_model": None}
 
-    def run(self, text: pa.Array, columns: dict, usable: np.ndarray) -> dict[str, np.ndarray]:
+    def fields(self) -> dict[str, str]:
+        return self.spec.fields()
+
+    def load(self) -> None:
+        _ = self.model
+
+    def run(self, text: CheckedText, columns: Mapping[str, np.ndarray]) -> StageOutput:
         """Score columns (``name.score`` and per-label) for the rows that are selected."""
         n = len(text)
-        selected = usable.copy()
+        selected = ~text.null
         if self.run_if is not None:
             selected &= self.run_if.evaluate(columns, n)
         index = np.flatnonzero(selected)
@@ -114,7 +324,7 @@ class ClassifierStage:
         score = np.full(n, np.nan, np.float32)
         per_label = np.full((n, len(labels)), np.nan, np.float32)
         if len(index):
-            subset = text if len(index) == n else text.take(pa.array(index))
+            subset = text if len(index) == n else text.take(index)
             if labels:  # one inference gives every label; the score is one column of it
                 probs = self.model.score(subset, all_labels=True)
                 per_label[index] = probs
@@ -124,10 +334,63 @@ class ClassifierStage:
         out = {f"{name}.score": score}
         for j, label in enumerate(labels):
             out[f"{name}.{label}"] = per_label[:, j]
-        return out
+        return StageOutput(out)
+
+    def annotate(self, output: StageOutput, rows: np.ndarray) -> dict[str, pa.Array]:
+        score = np.asarray(output.columns[f"{self.spec.name}.score"], np.float32)[rows]
+        return {f"fe_{self.spec.name}_score": pa.array(score, pa.float32(),
+                                                       mask=np.isnan(score))}
+
+    def count(self, output: StageOutput, removed: np.ndarray, counts: Counts) -> None:
+        scores = output.columns[f"{self.spec.name}.score"]
+        finite = scores[~np.isnan(scores)]
+        hist = np.histogram(np.clip(finite, 0, 1), bins=SCORE_BINS, range=(0, 1))[0]
+        previous = counts.scores.get(self.spec.name)
+        counts.scores[self.spec.name] = hist if previous is None else previous + hist
 
 
-def decide(drops: list[tuple[str, Rule]], columns: dict, n: int,
+class DecisionStage:
+    """The decision: the first drop rule that holds removes a row, with its reason.
+
+    Rows whose UTF-8 is invalid are neither kept nor removed (the filter reports them
+    unreadable).
+
+    Args:
+        drops: ``(reason, rule)`` in order (``FilterSpec.compile_rules``).
+    """
+
+    name = "decision"
+
+    def __init__(self, drops: list[tuple[str, Rule]]):
+        self.drops = drops
+        self.reasons = [reason for reason, _ in drops]
+
+    def fields(self) -> dict[str, str]:
+        return {REASON: NUM, KEEP: BOOL}
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def run(self, text: CheckedText, columns: Mapping[str, np.ndarray]) -> StageOutput:
+        n = len(text)
+        readable = np.ones(n, bool) if text.invalid is None else ~text.invalid
+        reason = decide(self.drops, columns, n, eligible=readable)
+        return StageOutput({REASON: reason, KEEP: (reason < 0) & readable})
+
+    def annotate(self, output: StageOutput, rows: np.ndarray) -> dict[str, pa.Array]:
+        reason = output.columns[REASON][rows]
+        names = pa.array(self.reasons or [""], pa.string())
+        codes = pa.array(np.where(reason >= 0, reason, 0), pa.int64())
+        return {"fe_reason": pc.if_else(pa.array(reason >= 0), names.take(codes),
+                                        pa.scalar(None, pa.string()))}
+
+    def count(self, output: StageOutput, removed: np.ndarray, counts: Counts) -> None:
+        codes, hits = np.unique(output.columns[REASON][removed], return_counts=True)
+        counts.by_reason.update({self.reasons[int(c)]: int(h)
+                                 for c, h in zip(codes, hits, strict=True)})
+
+
+def decide(drops: list[tuple[str, Rule]], columns: Mapping[str, object], n: int,
            eligible: np.ndarray) -> np.ndarray:
     """Index of the first drop rule that holds per row, or -1 to keep it."""
     reason = np.full(n, -1, np.int16)

@@ -24,7 +24,9 @@ import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from engine.errors import ShardError
+from engine.errors import ShardError, fail
+from engine.io.arrow_buffers import as_string_array, plain_string_type
+from engine.io.remote import url_to_fs
 
 MAGIC = (
     (b"PAR1", "parquet", None),
@@ -42,14 +44,6 @@ MAX_LINE_BYTES = 512 << 20
 #: What malformed or truncated data raises; anything else (MemoryError, bugs) propagates.
 _DATA_ERRORS = (pa.ArrowException, OSError, EOFError, ValueError)
 _BLANK = re.compile(rb"(?m)^[ \t\r]*$")
-
-
-def shard_error(uri: str, reason: str, what: str, code: str = "E040") -> ShardError:
-    """A ``ShardError`` carrying a short machine reason (``err.reason``) for markers."""
-    err = ShardError(f"shard {uri!r}: {what}", code=code)
-    err.reason = reason
-    err.uri = uri
-    return err
 
 
 @dataclass
@@ -81,17 +75,17 @@ def open_binary(uri: str, storage_options: dict | None = None):
     """A seekable binary file object for a local path or an fsspec URL."""
     try:
         if "://" in uri and not uri.startswith("file://"):
-            import fsspec
-
-            return fsspec.open(uri, "rb", **(storage_options or {})).open()
+            fs, path = url_to_fs(uri, storage_options)
+            return fs.open(path, "rb")
         return open(uri.removeprefix("file://"), "rb")  # noqa: SIM115 - caller closes
     except FileNotFoundError as err:
-        raise shard_error(uri, "not_found", "file not found (deleted, or a dangling symlink)",
-                          "E046") from err
+        raise fail("E046", shard=uri, reason="not_found",
+                   problem="file not found (deleted, or a dangling symlink)") from err
     except IsADirectoryError as err:
-        raise shard_error(uri, "not_a_file", "is a directory, not a data file", "E046") from err
+        raise fail("E046", shard=uri, reason="not_a_file",
+                   problem="is a directory, not a data file") from err
     except OSError as err:
-        raise shard_error(uri, "io_error", f"cannot open: {err}", "E046") from err
+        raise fail("E046", shard=uri, reason="io_error", problem=f"cannot open: {err}") from err
 
 
 def sniff(head: bytes, uri: str) -> tuple[str, str | None]:
@@ -100,16 +94,15 @@ def sniff(head: bytes, uri: str) -> tuple[str, str | None]:
         if head.startswith(magic):
             return fmt, codec
     if not head and uri.lower().endswith((".parquet", ".pq", ".arrow", ".ipc", ".feather")):
-        raise shard_error(uri, "parquet_footer", "file is empty (0 bytes): a Parquet or "
-                          "Arrow file always has a footer; was the write interrupted?", "E043")
+        raise fail("E043", shard=uri, reason="parquet_footer", problem="file is empty (0 "
+                   "bytes): a Parquet or Arrow file always has a footer; was the write "
+                   "interrupted?")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head or stripped[:1] in (b"{", b""):
         return "jsonl", None
-    raise shard_error(
-        uri, "unknown_format",
-        f"not Parquet, Arrow IPC or JSON lines (first bytes {head[:8]!r}); "
-        "is the file corrupt or of another format?", "E043",
-    )
+    raise fail("E043", shard=uri, reason="unknown_format",
+               problem=f"not Parquet, Arrow IPC or JSON lines (first bytes {head[:8]!r}); is "
+               "the file corrupt or of another format?")
 
 
 class ShardReader:
@@ -156,36 +149,34 @@ class ShardReader:
     def _text_ok(self, schema: pa.Schema) -> None:
         index = schema.get_field_index(self.text_column)
         if index < 0:
-            raise shard_error(
-                self.uri, "schema",
-                f"no column {self.text_column!r} (columns: {schema.names[:20]}); "
-                "set text_column in the config or --text-column", "E041",
-            )
+            raise fail("E041", shard=self.uri, reason="schema", column=self.text_column,
+                       columns=schema.names[:20])
         kind = schema.field(index).type
-        if not _stringish(kind) and kind != pa.null():
-            raise shard_error(
-                self.uri, "schema",
-                f"column {self.text_column!r} is {kind}; expected a string column", "E042",
-            )
-        if kind not in (pa.string(), pa.large_string()):
-            schema = schema.set(index, pa.field(self.text_column, pa.string()))
+        plain = plain_string_type(kind)
+        if plain is None:
+            raise fail("E042", shard=self.uri, reason="schema", column=self.text_column,
+                       type=kind)
+        if kind != plain:
+            schema = schema.set(index, pa.field(self.text_column, plain))
         self.schema = schema
 
     def _normalize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Dictionary or all-null text columns become plain strings for the stages."""
+        """``string_view``, dictionary and all-null text columns become plain strings, once,
+        here (``engine.io.arrow_buffers``), so outputs and stages see one layout."""
         index = batch.schema.get_field_index(self.text_column)
         column = batch.column(index)
         if column.type in (pa.string(), pa.large_string()):
             return batch
-        return batch.set_column(index, self.text_column, column.cast(pa.string()))
+        plain = as_string_array(column, where=f"shard {self.uri!r}: column {self.text_column!r}")
+        return batch.set_column(index, self.text_column, plain)
 
     # -- Parquet -------------------------------------------------------------------------
     def _parquet(self, fh) -> Iterator[pa.RecordBatch]:
         try:
             pf = pq.ParquetFile(fh)
         except _DATA_ERRORS as err:  # pyarrow raises ArrowInvalid / OSError for bad footers
-            raise shard_error(self.uri, "parquet_footer", f"unreadable Parquet: {err}",
-                              "E043") from err
+            raise fail("E043", shard=self.uri, reason="parquet_footer",
+                       problem=f"unreadable Parquet: {err}") from err
         self._text_ok(pf.schema_arrow)
         meta = pf.metadata
         first, stop = self.row_groups or (0, meta.num_row_groups)
@@ -211,7 +202,8 @@ class ShardReader:
         try:
             reader = pa.ipc.open_file(fh) if fmt == "ipc-file" else pa.ipc.open_stream(fh)
         except _DATA_ERRORS as err:
-            raise shard_error(self.uri, "ipc", f"unreadable Arrow IPC: {err}", "E043") from err
+            raise fail("E043", shard=self.uri, reason="ipc",
+                       problem=f"unreadable Arrow IPC: {err}") from err
         self._text_ok(reader.schema)
         row = 0
         try:
@@ -239,10 +231,11 @@ class ShardReader:
         row = 0
         first = True
         while True:
+            parts: list[bytes] = []
             try:
-                chunk = _read_block(stream)
+                chunk = _read_block(stream, parts)
             except _DATA_ERRORS as err:  # truncated or corrupt compressed stream
-                data = pending + getattr(err, "partial", b"")
+                data = pending + b"".join(parts)  # what was read before the error
                 cut = data.rfind(b"\n") + 1
                 yield from parser.parse(data[:cut], row, final=True)
                 row = parser.row
@@ -280,15 +273,12 @@ class ShardReader:
                 row = parser.row
 
 
-def _read_block(stream) -> bytes:
-    """Up to ``JSONL_BLOCK`` bytes, in small reads, keeping what came before an error."""
-    parts, size = [], 0
+def _read_block(stream: pa.NativeFile, parts: list[bytes]) -> bytes:
+    """Up to ``JSONL_BLOCK`` bytes, in small reads appended to ``parts`` (so that the caller
+    keeps what came before an error)."""
+    size = 0
     while size < JSONL_BLOCK:
-        try:
-            part = stream.read(READ_SIZE)
-        except Exception as err:
-            err.partial = b"".join(parts)
-            raise
+        part = stream.read(READ_SIZE)
         if not part:
             break
         parts.append(part)
@@ -339,13 +329,12 @@ class _JsonlBlocks:
         name = self.reader.text_column
         index = schema.get_field_index(name)
         if index < 0:
-            raise shard_error(self.reader.uri, "schema",
-                              f"no field {name!r} in the first JSON lines "
-                              f"(fields: {schema.names[:20]}); set text_column", "E041")
+            raise fail("E041", shard=self.reader.uri, reason="schema", column=name,
+                       columns=f"{schema.names[:20]} in the first JSON lines")
         kind = schema.field(index).type
-        if not (_stringish(kind) or kind == pa.null()):
-            raise shard_error(self.reader.uri, "schema",
-                              f"field {name!r} is {kind}; expected strings", "E042")
+        if plain_string_type(kind) is None:
+            raise fail("E042", shard=self.reader.uri, reason="schema", column=name,
+                       type=kind)
         # Fields that were null in every first line become strings (their likeliest type),
         # so that later values do not all fail to parse against type "null".
         self.schema = pa.schema([
@@ -365,6 +354,8 @@ class _JsonlBlocks:
     def _conformed(self, block: bytes) -> pa.Table | None:
         """Parse the block with its own inferred types and cast it, losslessly, to the
         shard's schema (e.g. a field typed int64 so far that holds 2.0); None if that fails."""
+        if self.schema is None:
+            return None
         try:
             read = pajson.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
             table = pajson.read_json(io.BytesIO(block), read_options=read)
@@ -397,8 +388,3 @@ class _JsonlBlocks:
             return pa.table({self.reader.text_column: pa.array([], pa.string())})
         return pa.concat_tables(tables) if tables else self.schema.empty_table()
 
-
-def _stringish(kind: pa.DataType) -> bool:
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return kind in (pa.string(), pa.large_string(), pa.string_view())

@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-from engine.errors import UsageError
+from engine.errors import fail
+from engine.io.remote import url_to_fs
 
 #: Suffixes stripped from an input name to make its output name (``a/b.jsonl.zst`` -> ``a/b``).
 DATA_SUFFIXES = (".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".arrow", ".ipc",
@@ -95,8 +96,7 @@ def discover(inputs: str | list[str], storage_options: dict | None = None) -> li
         print(f"filter-engine: note: {len(duplicates)} duplicate input(s) processed once: "
               f"{listed}", file=sys.stderr)
     if not found:
-        raise UsageError(f"no input matched {list(map(str, inputs))}; check the path or glob",
-                         code="E002")
+        raise fail("E002", inputs=list(map(str, inputs)))
     shards = sorted(found.values(), key=lambda s: s.rel)
     check_collisions(shards)
     return shards
@@ -111,11 +111,7 @@ def check_collisions(shards: list[Shard]) -> None:
         if other is not shard:
             clashes.append(f"{other.uri!r} and {shard.uri!r} -> {shard.stem!r}")
     if clashes:
-        raise UsageError(
-            "output names collide: " + "; ".join(clashes[:10])
-            + "; rename one input or run them into different -o directories",
-            code="E003",
-        )
+        raise fail("E003", clashes="; ".join(clashes[:10]))
 
 
 def split_large(shards: list[Shard], max_unit_bytes: int | None,
@@ -256,9 +252,7 @@ def _glob_regex(pattern: str) -> str:
 
 
 def _expand_remote(pattern: str, storage_options: dict):
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(pattern, **storage_options)
+    fs, path = url_to_fs(pattern, storage_options)
     protocol = pattern.split("://", 1)[0]
     if _GLOB_CHARS.search(path):
         base = _fixed_prefix(path).rstrip("/")

@@ -23,7 +23,8 @@ import posixpath
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.errors import EngineError, RunStateError
+from engine.errors import fail
+from engine.io.remote import url_to_fs
 from engine.io.shards import is_remote
 
 ROW_GROUP_BYTES = 128 << 20
@@ -37,9 +38,7 @@ class Output:
         self.root = root.rstrip("/") if self.remote else os.path.abspath(
             root.removeprefix("file://"))
         if self.remote:
-            import fsspec
-
-            self.fs, self.base = fsspec.core.url_to_fs(self.root, **(storage_options or {}))
+            self.fs, self.base = url_to_fs(self.root, storage_options)
         else:
             self.fs, self.base = None, self.root
 
@@ -74,7 +73,7 @@ class Output:
             except FileNotFoundError:
                 return set()
             return {posixpath.relpath(p, self.base) for p in found}
-        paths = set()
+        paths: set[str] = set()
         for root, _, files in os.walk(base):
             paths.update(os.path.relpath(os.path.join(root, f), self.base).replace(os.sep, "/")
                          for f in files)
@@ -150,8 +149,8 @@ class StagedFile:
         self.final = out.path(rel)
         self.sha = hashlib.sha256()
         self.size = 0
+        self.temp: str | None = None  # the local temporary name; None on an object store
         if out.remote:
-            self.temp = None
             self._fh = out.fs.open(self.final, "wb")
         else:
             tmp_dir = os.path.join(out.base, "_tmp")
@@ -172,15 +171,13 @@ class StagedFile:
 
     def publish(self) -> dict:
         """Rename into place and fsync the directory; returns path, size and sha256."""
-        if not self.out.remote:
+        if self.temp is not None:
             parent = os.path.dirname(self.final)
             os.makedirs(parent, exist_ok=True)
             root = os.path.realpath(self.out.base)
             if os.path.commonpath([os.path.realpath(parent), root]) != root or os.path.islink(
                     self.final):
-                raise RunStateError(
-                    f"refusing to write {self.final!r}: a symlink leads outside the output "
-                    f"directory {root!r}; remove it", code="E065")
+                raise fail("E065", path=self.final, root=root)
             os.replace(self.temp, self.final)
             _fsync_dir(parent)
         return {"path": self.rel, "bytes": self.size, "sha256": self.sha.hexdigest()}
@@ -193,13 +190,13 @@ class StagedFile:
     def abort(self) -> None:
         """Drop the partial file (local temp); a remote upload that never closes never shows."""
         with contextlib.suppress(OSError):
-            if self.out.remote:
+            if self.temp is not None:
+                self._fh.close()
+                os.unlink(self.temp)
+            else:
                 discard = getattr(self._fh, "discard", None)  # s3fs: abort the multipart upload
                 if discard:
                     discard()
-            else:
-                self._fh.close()
-                os.unlink(self.temp)
 
 
 class _Hashing:
@@ -279,7 +276,7 @@ class ShardOutputs:
     """The staged Parquet outputs of one shard (``kept``, ``removed``), created on first
     write, finished together, then published together.
 
-    A failing disk (``ENOSPC``, ``EFBIG``, ``EIO``) becomes an ``EngineError`` [E047] naming
+    A failing disk (``ENOSPC``, ``EFBIG``, ``EIO``) becomes an ``OutputError`` [E047] naming
     the shard and the file, after every staged file has been removed.
     """
 
@@ -328,10 +325,8 @@ class ShardOutputs:
             yield
         except OSError as err:
             self.abort()
-            raise EngineError(
-                f"shard {self.uri!r}: cannot write {self.paths[name]!r} under "
-                f"{self.out.root!r}: {err.strerror or err}; free space or fix the output, "
-                "then rerun to resume", code="E047") from err
+            raise fail("E047", shard=self.uri, path=self.paths[name], root=self.out.root,
+                       problem=err.strerror or err) from err
 
 
 def _fsync_dir(path: str) -> None:

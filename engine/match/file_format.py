@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import _matcher
-from engine.errors import MatcherStateError
+from engine.errors import fail
 
 MAGIC = b"FEMATCH\0"
 FORMAT_VERSION = 1
@@ -61,7 +61,7 @@ def write(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> None
         f.write(b"\0" * (data_start - _PREFIX.size - len(header_bytes)))
         for name, dtype in SECTION_DTYPES.items():
             array = np.ascontiguousarray(arrays[name], dtype=dtype)
-            f.write(memoryview(array).cast("B"))
+            f.write(array.data.cast("B"))
             f.write(b"\0" * (_aligned(array.nbytes) - array.nbytes))
         f.flush()
         os.fsync(f.fileno())
@@ -75,20 +75,14 @@ def read(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         with open(path, "rb") as f:
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError) as err:
-        raise MatcherStateError(f"{path}: cannot open matcher file ({err})", code="E016") from err
+        raise fail("E016", path=path, problem=err) from err
     if len(mapped) < _PREFIX.size:
-        raise MatcherStateError(f"{path}: not a filter-engine matcher file (too short)",
-                                code="E016")
+        raise fail("E016", path=path, problem="too short")
     magic, version, _, header_len = _PREFIX.unpack_from(mapped, 0)
     if magic != MAGIC:
-        raise MatcherStateError(f"{path}: not a filter-engine matcher file (bad magic)",
-                                code="E016")
+        raise fail("E016", path=path, problem="bad magic")
     if version != FORMAT_VERSION:
-        raise MatcherStateError(
-            f"{path}: matcher format version {version}; this engine reads version "
-            f"{FORMAT_VERSION}: rebuild it with Matcher(...).save()",
-            code="E017",
-        )
+        raise fail("E017", path=path, version=version, supported=FORMAT_VERSION)
     try:
         header = json.loads(bytes(mapped[_PREFIX.size : _PREFIX.size + header_len]))
         data_start = _aligned(_PREFIX.size + header_len)
@@ -101,7 +95,7 @@ def read(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
             arrays[name] = np.frombuffer(mapped, dtype=dtype, count=int(count), offset=start)
         validate(header, arrays)
     except (KeyError, TypeError, ValueError) as err:
-        raise MatcherStateError(f"{path}: corrupt matcher file ({err})", code="E018") from err
+        raise fail("E018", path=path, problem=err) from err
     return header, arrays
 
 
@@ -118,7 +112,8 @@ def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
         _expect(arrays[name].size == n_states, f"{name} size does not match its header")
     problem = _matcher.check_table(arrays["table"], arrays["o_total"], n_states, n_classes,
                                    stride)
-    _expect(problem is None, problem)
+    if problem is not None:
+        raise ValueError(problem)
     _expect(arrays["classes"].size == 256 and int(arrays["classes"].max()) < n_classes,
             "bad byte classes")
     _expect(int(arrays["o_pat"].max()) < n_pat and int(arrays["o_pat"].min()) >= -1,
@@ -139,7 +134,7 @@ def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
             and offsets[-1] == arrays["text_data"].size, "bad pattern text index")
 
 
-def _expect(condition, message: str) -> None:
+def _expect(condition: object, message: str) -> None:
     if not condition:
         raise ValueError(message)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import PatternError
+from engine.errors import fail
 from engine.match.text_transform import normalize_text
 
 DEFAULT_CATEGORY = "default"
@@ -56,14 +56,12 @@ def collect(
     category_ids: dict[str, int] = {}
     for pattern, category, weight, where in items:
         if not isinstance(pattern, str):
-            raise PatternError(f"{where}: pattern is {type(pattern).__name__}, expected str",
-                               code="E012")
+            raise fail("E012", where=where, problem=f"pattern is {type(pattern).__name__}")
         key = normalize_text(pattern, nfkc, lower).encode()
         if not key:
-            raise PatternError(f"{where}: empty pattern; remove the entry", code="E011")
+            raise fail("E011", where=where)
         if not math.isfinite(weight):
-            raise PatternError(f"{where}: weight {weight!r} is not a finite number",
-                               code="E013")
+            raise fail("E013", where=where, weight=weight)
         cat = category_ids.setdefault(category, len(category_ids))
         entry = entries.get(key)
         if entry is None:
@@ -86,19 +84,15 @@ def from_iterable(patterns, category: str = DEFAULT_CATEGORY) -> Iterator[tuple]
     if isinstance(patterns, Path):
         patterns = [patterns]
     if isinstance(patterns, str | bytes):
-        raise PatternError(
-            "patterns must be an iterable of strings, not one string; for files pass "
-            "pathlib.Path objects or use Matcher.from_files",
-            code="E012",
-        )
+        raise fail("E012", where="patterns", problem="expected an iterable, not one string "
+                   "(for files pass pathlib.Path objects or use Matcher.from_files)")
     for i, item in enumerate(patterns):
         where = f"pattern #{i}"
         if isinstance(item, Path):
             yield from from_files([item])
         elif isinstance(item, tuple):
             if len(item) not in (2, 3):
-                raise PatternError(f"{where}: expected (pattern, category[, weight])",
-                                   code="E012")
+                raise fail("E012", where=where, problem=f"a tuple of {len(item)} items")
             weight = _weight(item[2], where) if len(item) == 3 else 1.0
             yield item[0], str(item[1]), weight, where
         else:
@@ -112,10 +106,8 @@ def from_files(paths: Iterable[str | Path]) -> Iterator[tuple]:
         suffix = path.suffix.lower()
         reader = {".txt": _read_txt, ".tsv": _read_tsv, ".jsonl": _read_jsonl}.get(suffix)
         if reader is None:
-            raise PatternError(
-                f"{path}: unsupported blocklist format {suffix!r}; use .txt, .tsv or .jsonl",
-                code="E014",
-            )
+            raise fail("E014", where=path, problem=f"unsupported format {suffix!r}; use "
+                       ".txt, .tsv or .jsonl")
         yield from reader(path, _lines(path))
 
 
@@ -123,13 +115,13 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise PatternError(f"{path}: cannot read blocklist ({err.strerror})", code="E014") from err
+        raise fail("E014", where=path, problem=f"cannot read it ({err.strerror})") from err
     for number, line in enumerate(raw.splitlines(), start=1):
         try:
             yield number, line.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise PatternError(f"{path}:{number}: not valid UTF-8 ({err.reason})",
-                               code="E014") from err
+            raise fail("E014", where=f"{path}:{number}",
+                       problem=f"not valid UTF-8 ({err.reason})") from err
 
 
 def _read_txt(path: Path, lines) -> Iterator[tuple]:
@@ -148,8 +140,8 @@ def _read_tsv(path: Path, lines) -> Iterator[tuple]:
         if header is None:
             header = [c.strip() for c in cells]
             if "pattern" not in header:
-                raise PatternError(f"{path}:{number}: header has no 'pattern' column",
-                                   code="E014")
+                raise fail("E014", where=f"{path}:{number}",
+                           problem="header has no 'pattern' column")
             continue
         row = dict(zip(header, cells, strict=False))
         where = f"{path}:{number}"
@@ -169,10 +161,9 @@ def _read_jsonl(path: Path, lines) -> Iterator[tuple]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            raise PatternError(f"{where}: invalid JSON ({err.msg})", code="E014") from err
+            raise fail("E014", where=where, problem=f"invalid JSON ({err.msg})") from err
         if not isinstance(obj, dict) or "pattern" not in obj:
-            raise PatternError(f"{where}: expected an object with a 'pattern' key",
-                               code="E014")
+            raise fail("E014", where=where, problem="expected an object with a 'pattern' key")
         category = obj.get("category") or path.stem
         weight = _weight(obj["weight"], where) if "weight" in obj else 1.0
         yield obj["pattern"], str(category), weight, where
@@ -182,4 +173,4 @@ def _weight(value, where: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError) as err:
-        raise PatternError(f"{where}: weight {value!r} is not a number", code="E013") from err
+        raise fail("E013", where=where, weight=value) from err

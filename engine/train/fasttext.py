@@ -7,18 +7,26 @@ then the prune index); a quantization flag byte and the input matrix (int64 rows
 cols, float32 data); the same for the output matrix. Only plain (not quantized)
 supervised models with softmax, one-vs-all or negative-sampling loss can be folded exactly;
 anything else is refused with E039.
+
+``convert_fasttext`` is the whole of ``filter-engine convert-fasttext`` as a library call:
+read, fold, export with a card, and optionally measure the agreement with the fasttext
+package on sample texts.
 """
 
 from __future__ import annotations
 
 import mmap
+import shlex
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from engine.errors import ModelError
+from engine.classify.classifier import Classifier
+from engine.errors import EngineError, fail
+from engine.train.export import Provenance, data_files, record_quality, save_hashed_model
 
 MAGIC = 793712314
 VERSIONS = (11, 12)
@@ -28,25 +36,28 @@ LOSSES = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
 SUPERVISED = 3
 LABEL_PREFIX = "__label__"
 FOLD_ROWS = 1 << 16
+#: The largest ``|p - p_fastText|`` a checked conversion may show (with the same top labels).
+TOLERANCE = 1e-4
 
 
 @dataclass
 class FastTextModel:
     """The parts of a fastText supervised model that define its predictions."""
 
-    args: dict
+    args: dict[str, Any]
     words: list[bytes]
     labels: list[bytes]
     input: np.ndarray  # float32[nwords + bucket, dim]
     output: np.ndarray  # float32[nlabels, dim]
+    path: Path  # the .bin it was read from, for error messages
 
     @property
     def loss(self) -> str:
         return LOSSES.get(self.args["loss"], str(self.args["loss"]))
 
 
-def _fail(path: Path, message: str) -> ModelError:
-    return ModelError(f"fastText model '{path}': {message}", code="E039")
+def _fail(path: Path, message: str) -> EngineError:
+    return fail("E039", path=path, problem=message)
 
 
 class _Reader:
@@ -111,7 +122,8 @@ def read_fasttext_bin(path: str | Path) -> FastTextModel:
                     "-loss softmax)")
     size, nwords, nlabels = r.take("<iii")
     _ntokens, prune_size = r.take("<qq")
-    words, labels = [], []
+    words: list[bytes] = []
+    labels: list[bytes] = []
     for _ in range(size):
         word = r.cstring()
         _count, kind = r.take("<qb")
@@ -130,7 +142,7 @@ def read_fasttext_bin(path: str | Path) -> FastTextModel:
     if matrix_out.shape != (nlabels, args["dim"]):
         raise _fail(path, f"output matrix is {matrix_out.shape}, expected "
                     f"({nlabels}, {args['dim']}); corrupt file")
-    return FastTextModel(args, words, labels, matrix_in, matrix_out)
+    return FastTextModel(args, words, labels, matrix_in, matrix_out, path)
 
 
 def fold(model: FastTextModel) -> tuple[np.ndarray, str]:
@@ -150,11 +162,129 @@ def fold(model: FastTextModel) -> tuple[np.ndarray, str]:
         block = model.input[start : start + FOLD_ROWS].astype(np.float64)
         table[start : start + FOLD_ROWS] = block @ weights
     if not np.isfinite(table).all():
-        raise ModelError("fastText model: weights hold NaN or infinity (training diverged); "
-                         "retrain with a lower -lr", code="E039")
+        raise _fail(model.path, "weights hold NaN or infinity (training diverged); retrain "
+                    "with a lower -lr")
     return (table[:, 0] if activation == "binary" else table), activation
 
 
 def label_names(model: FastTextModel) -> list[str]:
     """Labels without fastText's ``__label__`` prefix, in output-row order."""
     return [w.decode("utf-8", "replace").removeprefix(LABEL_PREFIX) for w in model.labels]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """What ``convert_fasttext`` wrote and, when checked, how well it agrees with fastText.
+
+    Attributes:
+        directory: the model directory written.
+        words, buckets: vocabulary size and hash buckets of the featurizer.
+        labels: label names in output order.
+        activation: how the folded table becomes probabilities (``folded.ACTIVATIONS``).
+        agreement: ``None``, or the figures recorded in the card's
+            ``quality.agreement_with_fasttext``: ``documents``, ``same_top_label``,
+            ``max_abs_prob_diff``, ``checked_on``.
+    """
+
+    directory: Path
+    words: int
+    buckets: int
+    labels: list[str]
+    activation: str
+    agreement: dict[str, Any] | None = None
+
+    @property
+    def agrees(self) -> bool:
+        """Checked, every top label the same and every probability within ``TOLERANCE``."""
+        return (self.agreement is not None
+                and self.agreement["same_top_label"] == self.agreement["documents"]
+                and self.agreement["max_abs_prob_diff"] <= TOLERANCE)
+
+
+def convert_fasttext(
+    bin_path: str | Path,
+    out_dir: str | Path,
+    *,
+    name: str | None = None,
+    score_label: str | None = None,
+    threshold: float = 0.5,
+    licence: str = "unknown",
+    check_texts: str | Path | None = None,
+) -> Conversion:
+    """Convert a supervised fastText ``.bin`` into a hashed n-gram model directory.
+
+    Args:
+        bin_path: the fastText model (plain, not quantized; softmax, ova or ns loss).
+        out_dir: the model directory to write.
+        name: the model's name (default: the ``.bin``'s stem).
+        score_label: the label ``Classifier.score`` returns (default: the last label).
+        threshold: the card's decision threshold.
+        licence: the source model's licence, recorded in the card.
+        check_texts: a text file, one document per line: score it with the fasttext
+            package and with the converted model and record the agreement in the card
+            (needs the ``fasttext`` package).
+
+    Returns:
+        A ``Conversion``. Raises ``ModelError`` (E039) for a model that cannot be folded
+        exactly, ``UsageError`` for a ``score_label`` the model does not have.
+    """
+    bin_path, out = Path(bin_path), Path(out_dir)
+    ft = read_fasttext_bin(bin_path)
+    labels = label_names(ft)
+    scored = score_label or labels[-1]
+    if scored not in labels:
+        raise fail("E001", argument="--score-label", problem=f"{scored!r} is not one of the "
+                   f"model's labels {labels}")
+    table, activation = fold(ft)
+    spec = {"nwords": len(ft.words), "bucket": ft.args["bucket"],
+            "word_ngrams": ft.args["word_ngrams"], "minn": ft.args["minn"],
+            "maxn": ft.args["maxn"] if ft.args["maxn"] >= ft.args["minn"] else 0,
+            "label_prefix": LABEL_PREFIX, "eos_stops_document": True,  # exactly as fastText
+            "activation": activation}
+    words = ["filter-engine", "convert-fasttext", bin_path.name, out.name]
+    if score_label:
+        words += ["--score-label", score_label]
+    words += ["--threshold", str(threshold)]
+    if check_texts is not None:
+        words += ["--check", Path(check_texts).name]
+    provenance = Provenance(
+        description=f"Converted from the fastText model {bin_path.name} (loss {ft.loss}, "
+                    f"dim {ft.args['dim']}).",
+        licence=licence,
+        command=" ".join(shlex.quote(w) for w in words),
+        data=data_files([bin_path]),
+        details={"fasttext_args": ft.args},
+    )
+    save_hashed_model(out, name=name or bin_path.stem, words=ft.words, table=table, spec=spec,
+                      labels=labels, score_label=scored, threshold=threshold,
+                      provenance=provenance)
+    agreement = None
+    if check_texts is not None:
+        agreement = agreement_with_fasttext(bin_path, out, Path(check_texts))
+        record_quality(out, {"agreement_with_fasttext": agreement})
+    return Conversion(out, len(ft.words), ft.args["bucket"], labels, activation, agreement)
+
+
+def agreement_with_fasttext(bin_path: Path, model_dir: Path, texts_path: Path) -> dict[str, Any]:
+    """Score ``texts_path`` (one document per line) with the fasttext package and with the
+    converted model in ``model_dir``; the agreement figures (see ``Conversion``)."""
+    try:
+        import fasttext
+    except ImportError as err:
+        raise fail("E005", feature="checking against fastText (--check)", package="fasttext",
+                   install="fasttext-numpy2-wheel") from err
+    texts = texts_path.read_text(encoding="utf-8").splitlines()
+    clf = Classifier.load(model_dir)
+    ours = clf.score(texts, all_labels=True)
+    theirs = np.zeros_like(ours, dtype=np.float64)
+    names, probs = fasttext.load_model(str(bin_path)).predict(texts, k=-1)
+    for row, (row_names, row_probs) in enumerate(zip(names, probs, strict=True)):
+        for label, p in zip(row_names, row_probs, strict=True):
+            # fastText reports p + 1e-5 (it takes exp(log(p + 1e-5)))
+            theirs[row, clf.labels.index(label.removeprefix(LABEL_PREFIX))] = p - 1e-5
+    return {
+        "documents": len(texts),
+        "same_top_label": int(np.sum(ours.argmax(1) == theirs.argmax(1))),
+        "max_abs_prob_diff": float(np.abs(ours - theirs).max()) if len(texts) else 0.0,
+        "checked_on": texts_path.name,
+    }

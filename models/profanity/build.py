@@ -21,8 +21,8 @@ from skl2onnx.common.data_types import StringTensorType
 from sklearn.pipeline import Pipeline
 
 from engine.classify.classifier import Classifier
-from engine.classify.rawtext import save_rawtext_model
 from engine.train.datasets import sms_spam_collection
+from engine.train.export import Provenance, record_quality, save_rawtext_model
 
 HERE = Path(__file__).resolve().parent
 PROBES = [
@@ -49,27 +49,27 @@ def main() -> int:
     onx = convert_sklearn(pipeline, "profanity", [("text", StringTensorType([None, 1]))],
                           options={id(pc.model): {"zipmap": False}}, target_opset=17)
     version = metadata.version("alt-profanity-check")
-    extra = {
-        "description": "Profanity/offensive-language probability of a text (TF-IDF + "
-                       "calibrated LinearSVC), converted from alt-profanity-check.",
-        "provenance": {
+    provenance = Provenance(
+        description="Profanity/offensive-language probability of a text (TF-IDF + "
+                    "calibrated LinearSVC), converted from alt-profanity-check.",
+        licence="MIT (alt-profanity-check: Copyright (c) 2018 Victor Zhou, 2021 Menelaos "
+                "Kotoglou, and Dimitrios Mistriotis)",
+        command="python models/profanity/build.py",
+        details={
             "source": f"alt-profanity-check {version} (profanity_check/data/model.joblib, "
                       "vectorizer.joblib), https://github.com/dimitrismistriotis/alt-profanity-check",
-            "command": "python models/profanity/build.py",
             "converter": f"skl2onnx {metadata.version('skl2onnx')}, opset 17, "
                          "StringNormalizer locale C.UTF-8",
         },
-        "licence": "MIT (alt-profanity-check: Copyright (c) 2018 Victor Zhou, 2021 Menelaos "
-                   "Kotoglou, and Dimitrios Mistriotis)",
-    }
+    )
     out = save_rawtext_model(HERE, name="profanity", model=onx, labels=["clean", "profane"],
                              score_label="profane", threshold=0.5, input_name="text",
-                             output_name="probabilities", extra=extra)
+                             output_name="probabilities", provenance=provenance)
     clf = Classifier.load(out)
     sms, _ = sms_spam_collection()
     rng = np.random.default_rng(0)
     long_docs = [" ".join(rng.choice(sms, 25)) for _ in range(500)]
-    extra["quality"] = {
+    quality = {
         "note": "No labeled profanity data ships offline; quality is agreement with the "
                 "package's own predict_prob (the teacher), not precision/recall.",
         "agreement_sms": agreement(clf, sms),
@@ -79,10 +79,8 @@ def main() -> int:
         "known_gap": "non-ASCII text is lower-cased differently by onnxruntime's "
                      "StringNormalizer than by Python (e.g. 'Ça va très bien, merci').",
     }
-    save_rawtext_model(HERE, name="profanity", model=onx, labels=["clean", "profane"],
-                       score_label="profane", threshold=0.5, input_name="text",
-                       output_name="probabilities", extra=extra)
-    print(extra["quality"])
+    record_quality(out, quality)
+    print(quality)
     return 0
 
 
