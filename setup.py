@@ -10,7 +10,8 @@ make debug builds:
 ``FILTER_ENGINE_KERNELS=_matcher,_featurize`` builds only the named kernels (development).
 
 Shipped defaults under ``models/`` are copied into the package (``engine/_models``)
-so that a non-editable install runs out of the box.
+so that a non-editable install runs out of the box; ``MANIFEST.in`` puts them (and the
+kernel sources) in the sdist so that a wheel built from it carries them too.
 """
 
 import os
@@ -69,7 +70,8 @@ class build_py_with_models(build_py):
         target = Path(self.build_lib) / "engine" / "_models"
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(ROOT / "models", target)
+        shutil.copytree(ROOT / "models", target,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.py[cod]"))
 
 
 setup(

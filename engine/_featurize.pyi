@@ -2,6 +2,7 @@
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 def fasttext_hash(token: bytes) -> int:
     """fastText's ``Dictionary::hash`` of ``token`` (FNV-1a over sign-extended bytes)."""
@@ -11,6 +12,7 @@ def build_vocab_table(
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]:
     """Open-addressing table from FNV hash to word id (empty slots hold -1)."""
 
+@disjoint_base  # a cdef class: no multiple inheritance with another C base
 class HashedFeaturizer:
     """A frozen featurizer: vocabulary table plus fastText's n-gram settings."""
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 #: Row status codes written by ``classify_rows`` and the scan.
 ROW_STATUS: dict[str, int]
@@ -32,6 +33,7 @@ def classify_rows(
 ) -> None:
     """Per-row status: ascii, unicode_plain, unicode (needs lowering), invalid, null."""
 
+@disjoint_base  # a cdef class: no multiple inheritance with another C base
 class Automaton:
     """A frozen automaton over NumPy (possibly memory-mapped) arrays."""
 

@@ -8,12 +8,17 @@ would make the quick start wrong or untrustworthy.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
+from engine.bench import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCKLISTS = sorted((ROOT / "models" / "blocklists").glob("*.txt"))
@@ -23,13 +28,6 @@ SAMPLE = ROOT / "models" / "samples" / "sample.parquet"
 def _patterns(path: Path) -> list[str]:
     lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
-
-
-def _corpus():
-    pytest.importorskip("wordfreq")
-    from engine.bench import corpus
-
-    return corpus
 
 
 def test_blocklists_exist_for_each_category():
@@ -90,7 +88,6 @@ def test_sample_contains_blocklist_terms():
 
 
 def test_corpus_is_deterministic_per_seed():
-    corpus = _corpus()
     a = corpus.make_corpus(200_000, seed=7)
     b = corpus.make_corpus(200_000, seed=7)
     c = corpus.make_corpus(200_000, seed=8)
@@ -103,7 +100,6 @@ def test_corpus_is_deterministic_per_seed():
 
 
 def test_patterns_are_nested_unique_and_deterministic():
-    corpus = _corpus()
     big = corpus.make_patterns(1000)
     assert corpus.make_patterns(100) == big[:100]
     assert corpus.make_patterns(1000) == big
@@ -113,7 +109,6 @@ def test_patterns_are_nested_unique_and_deterministic():
 
 
 def test_write_corpus_parquet_row_groups(tmp_path):
-    corpus = _corpus()
     path = corpus.write_corpus_parquet(tmp_path / "c.parquet", 300_000, row_group_size=50)
     meta = pq.ParquetFile(path).metadata
     assert meta.num_row_groups > 1
@@ -121,3 +116,25 @@ def test_write_corpus_parquet_row_groups(tmp_path):
     table = pq.read_table(path)
     assert table.column_names == ["id", "text"]
     assert table.column("text").combine_chunks().equals(corpus.make_corpus(300_000))
+
+
+def test_corpus_needs_no_wordfreq():
+    """``filter-engine bench`` runs from a plain install: the vocabulary ships as a table."""
+    code = ("import sys; sys.modules['wordfreq'] = None\n"
+            "from engine.bench import corpus\n"
+            "print(len(corpus.make_corpus(10_000)), len(corpus.make_patterns(10_000)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[1] == "10000"
+
+
+def test_shipped_vocabulary_is_wordfreqs():
+    """The table gives the words and probabilities wordfreq itself gives (same corpus)."""
+    wordfreq = pytest.importorskip("wordfreq")
+    for lang, n in (("en", corpus.EN_VOCAB), ("zh", corpus.FOREIGN_VOCAB)):
+        words, p = corpus._word_list(lang, n)
+        assert words == wordfreq.top_n_list(lang, n)
+        freq = wordfreq.get_frequency_dict(lang)
+        expected = np.array([freq[w] for w in words])
+        assert np.array_equal(p, expected / expected.sum())
+    assert corpus._top_words("en", 120_000) == wordfreq.top_n_list("en", 120_000)

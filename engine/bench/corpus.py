@@ -15,13 +15,16 @@ can be set beside the peer baselines measured there:
 
 Generation is vectorised with NumPy: the text is gathered from one byte table of every
 word form and separator and handed to Arrow as raw offsets + data buffers, so 20 MB takes
-a few seconds or less. The output depends only on the arguments and the installed wordfreq
-data (pin wordfreq to compare across machines).
+a few seconds or less. The output depends only on the arguments: the word lists ship in
+``vocab.tsv.gz`` (a wordfreq subset, CC BY-SA 4.0, rebuilt by ``benchmarks/build_vocab.py``)
+so that ``filter-engine bench`` runs from a plain install and gives the same corpus
+everywhere.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import math
 import re
 from dataclasses import dataclass
@@ -49,6 +52,7 @@ SEPARATORS = (
 )
 _CHUNK_BYTES = 8 << 20  # docs are generated in chunks of about this many bytes (memory)
 _ASCII_WORD = re.compile(r"[a-z]+")
+VOCAB_FILE = Path(__file__).with_name("vocab.tsv.gz")
 
 
 @dataclass(frozen=True)
@@ -65,19 +69,38 @@ class _Vocab:
     mean_pair_bytes: tuple[float, ...]  # expected bytes of (separator + word) per language
 
 
-def _word_list(lang: str, n: int) -> tuple[list[str], np.ndarray]:
-    import wordfreq
+@functools.lru_cache(maxsize=1)
+def _table() -> dict[str, tuple[list[str], list[int]]]:
+    """Words (most frequent first) and their centibel frequencies, per language."""
+    table: dict[str, tuple[list[str], list[int]]] = {}
+    with gzip.open(VOCAB_FILE, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                lang, word, cb = line.rstrip("\n").split("\t")
+                words, cbs = table.setdefault(lang, ([], []))
+                words.append(word)
+                cbs.append(int(cb))
+    return table
 
-    words = wordfreq.top_n_list(lang, n)
-    freq = wordfreq.get_frequency_dict(lang)
-    p = np.array([freq.get(w, 0.0) for w in words], dtype=np.float64)
-    p = np.where(p > 0, p, p[p > 0].min())
+
+def _top_words(lang: str, n: int) -> list[str]:
+    """``wordfreq.top_n_list(lang, n)`` as recorded in the shipped table."""
+    words = _table()[lang][0]
+    if n > len(words):
+        raise ValueError(f"{VOCAB_FILE.name} holds {len(words)} {lang} words, not {n}")
+    return words[:n]
+
+
+def _word_list(lang: str, n: int) -> tuple[list[str], np.ndarray]:
+    words = _top_words(lang, n)
+    # the same float wordfreq.cB_to_freq gives, so the corpus matches wordfreq-drawn ones
+    p = np.array([10 ** (-cb / 100) for cb in _table()[lang][1][:n]], dtype=np.float64)
     return words, p / p.sum()
 
 
 @functools.lru_cache(maxsize=1)
 def _vocab() -> _Vocab:
-    """Built once per process: loading wordfreq lists is the slow part (~1 s)."""
+    """Built once per process (reading the word table takes a fraction of a second)."""
     entries: list[bytes] = []
     bases, sizes, cdfs, word_bytes = [], [], [], []
     for lang, n in (("en", EN_VOCAB),) + tuple((lg, FOREIGN_VOCAB) for lg in FOREIGN_LANGS):
@@ -225,9 +248,7 @@ def make_corpus(total_bytes: int, seed: int = 1234) -> pa.StringArray:
 @functools.lru_cache(maxsize=4)
 def _pattern_sequence(seed: int) -> tuple[str, ...]:
     """The full ordered pattern sequence for ``seed``; every set is a prefix of it."""
-    import wordfreq
-
-    en = wordfreq.top_n_list("en", 120_000)
+    en = _top_words("en", 120_000)
     singles = [w for w in en[3_000:120_000] if len(w) >= 3 and _ASCII_WORD.fullmatch(w)]
     phrase_words = [w for w in en[150:20_000] if _ASCII_WORD.fullmatch(w)]
     function_words = [w for w in en[:150] if _ASCII_WORD.fullmatch(w)]

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from engine import defaults
-from engine.errors import UsageError
+from engine.bench import corpus
 from engine.execution.runner import run
 from engine.filter.spec import FilterSpec
 
@@ -43,18 +43,9 @@ model = "{model}"
 """
 
 
-def _corpus_module():
-    try:
-        from engine.bench import corpus
-    except ImportError as err:
-        raise UsageError(f"bench needs wordfreq for its corpus: {err}", code="E005") from err
-    return corpus
-
-
 def prepare(workdir: Path, total_mb: float, shards: int, patterns: int = 10_000,
             seed: int = 1234) -> tuple[list[Path], FilterSpec]:
     """Write (or reuse) the corpus shards, the blocklist and the config under ``workdir``."""
-    corpus = _corpus_module()
     data = workdir / f"corpus-{total_mb:g}mb-{shards}-{seed}"
     data.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -140,8 +131,8 @@ def machine() -> dict:
         pass
     try:
         cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
+    except AttributeError:  # not on macOS or Windows
+        cores = os.cpu_count() or 1
     return {"cpu": cpu, "cores": cores, "python": platform.python_version(),
             "pyarrow": pyarrow.__version__, "onnxruntime": onnxruntime.__version__,
             "numpy": numpy.__version__, "load_avg": [round(x, 2) for x in os.getloadavg()]}
