@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import signal
 import sys
@@ -59,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code_for(err)
     except KeyboardInterrupt:
         return exit_code_for_signal(signal.SIGINT)
+    except BrokenPipeError:
+        # The reader went away (`filter-engine models | head`): stop quietly, and point
+        # stdout at /dev/null so that the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_code_for_signal(signal.SIGPIPE)
 
 
 if __name__ == "__main__":

@@ -178,6 +178,9 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("E055", ConfigError, "{where}: {problem}"),  # a value of the wrong type or range
     Entry("E056", ConfigError, "{where}: {pattern!r} not found (looked at {looked})"),
     Entry("E057", ConfigError, "{where}: unknown key(s) {keys}; allowed: {allowed}"),
+    Entry("E058", ConfigError, "rule {where}: parentheses nest more than {limit} levels "
+          "deep at column {column}; write a long chain as 'a or b or c' (it needs no "
+          "parentheses) or split the rule into several drop_if reasons"),
     # E06x run state and workers
     Entry("E061", RunStateError, "output {root!r} holds a run with different inputs or "
           "filter:\n  {changes}\nuse another -o, or --force to redo what changed"),
@@ -275,6 +278,8 @@ EXIT_UNREADABLE = ExitStatus(3, "finished with unreadable input", (
 EXIT_CODES: tuple[ExitStatus, ...] = (
     EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_UNREADABLE,
     ExitStatus(128 + signal.SIGINT, "interrupted", signal=signal.SIGINT),
+    ExitStatus(128 + signal.SIGPIPE, "output closed by the reader (| head)",
+               signal=signal.SIGPIPE),
     ExitStatus(128 + signal.SIGTERM, "interrupted", signal=signal.SIGTERM),
 )
 _EXIT_BY_CLASS = {cls: status.code for status in EXIT_CODES for cls in status.errors}
@@ -286,16 +291,13 @@ def exit_code_for(error: EngineError) -> int:
 
 
 def exit_code_for_signal(signum: int) -> int:
-    """The documented exit code of a run stopped by ``signum`` (SIGINT or SIGTERM)."""
+    """The documented exit code of a run stopped by ``signum`` (SIGINT, SIGTERM, SIGPIPE)."""
     return next(s.code for s in EXIT_CODES if s.signal == signum)
 
 
 def exit_codes_help() -> str:
     """The one-line summary of ``EXIT_CODES`` that ``--help`` and the README show."""
-    parts: list[tuple[list[str], str]] = []
+    codes: dict[str, list[str]] = {}  # meaning -> codes, in order of first appearance
     for status in EXIT_CODES:
-        if parts and parts[-1][1] == status.meaning:
-            parts[-1][0].append(str(status.code))
-        else:
-            parts.append(([str(status.code)], status.meaning))
-    return "Exit codes: " + ", ".join(f"{'/'.join(c)} {m}" for c, m in parts) + "."
+        codes.setdefault(status.meaning, []).append(str(status.code))
+    return "Exit codes: " + ", ".join(f"{'/'.join(c)} {m}" for m, c in codes.items()) + "."

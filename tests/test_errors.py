@@ -238,7 +238,8 @@ def test_help_epilog_report_and_readme_state_the_exit_code_table():
 
     line = errors.exit_codes_help()
     assert line == ("Exit codes: 0 clean, 1 incomplete (re-run to resume), 2 usage or config "
-                    "error, 3 finished with unreadable input, 130/143 interrupted.")
+                    "error, 3 finished with unreadable input, 130/143 interrupted, 141 output "
+                    "closed by the reader (| head).")
     parser = build_parser()
     assert parser.epilog == line
     assert line in " ".join(parser.format_help().split())

@@ -168,3 +168,13 @@ def test_local_paths_never_import_fsspec():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
+
+
+def test_output_closed_by_the_reader_ends_quietly_with_141():
+    """`filter-engine models | head -0`: no BrokenPipeError traceback, exit 128 + SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "models", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
