@@ -28,7 +28,7 @@ import psutil
 
 from engine.bench.corpus import make_patterns, write_corpus_parquet
 
-SKIP = {"report.json", "_manifest.json", "_lock"}
+SKIP = {"report.json", "_manifest.json", "_lock", "_verified.json"}
 
 
 def digests(out: Path) -> dict[str, str]:

@@ -123,6 +123,8 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("E006", UsageError, "no category {name!r}; have {categories}"),
     Entry("E007", UsageError, "normalize={value!r}; expected None or 'nfkc'"),
     Entry("E008", UsageError, "training data '{path}': {problem}"),
+    Entry("E009", UsageError, "output {root!r} overlaps input {input!r}: {problem}; write "
+          "the output outside the input tree"),
     # E01x patterns and matcher files
     Entry("E010", PatternError, "no patterns: a matcher needs at least one"),
     Entry("E011", PatternError, "{where}: empty pattern; remove the entry"),
@@ -164,9 +166,15 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("E042", ShardError, "shard {shard!r}: column {column!r} is {type}; expected a "
           "string column (--text-column?)"),
     Entry("E043", ShardError, "shard {shard!r}: {problem}"),  # not a format we can read
+    Entry("E044", ShardError, "shard {shard!r}: rows {rows} are unreadable: {problem}; the "
+          "file is damaged (malformed Arrow buffers), rewrite it from its source"),
+    Entry("E045", ShardError, "shard {shard!r}: {where} has {count} fields named {column!r}; "
+          "which one is the text is ambiguous: rename or drop the others"),
     Entry("E046", ShardError, "shard {shard!r}: {problem}"),  # cannot be opened
     Entry("E047", OutputError, "shard {shard!r}: cannot write {path!r} under {root!r}: "
           "{problem}; free space or fix the output, then rerun to resume"),
+    Entry("E048", OutputError, "cannot write {path!r}: {problem}; free space or fix the "
+          "output, then rerun to resume"),  # run files: manifest, report, saved automata
     # E05x filter config and rules
     Entry("E051", ConfigError, "rule {where}: {problem} at column {column}\n    {source}\n"
           "    {caret}\nRules use numbers, stage.field names, comparisons, + - * /, "
@@ -194,6 +202,8 @@ CATALOGUE: tuple[Entry, ...] = (
           "output directory {root!r}; remove it"),
     Entry("E066", EngineError, "a worker cannot load the filter: {error}"),
     Entry("E067", EngineError, "shard {shard!r}: the worker raised {error}"),
+    Entry("E069", EngineError, "shard {shard!r}: reading failed {tries} times ({problem}); the "
+          "store looks unavailable: rerun later to resume"),
 )
 
 _BY_CODE = {entry.code: entry for entry in CATALOGUE}

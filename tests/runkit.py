@@ -109,7 +109,9 @@ def check_accounting(out: Path, expect_shards: int | None = None) -> dict:
 
 
 def output_digests(out: Path) -> dict[str, str]:
-    """sha256 of every data file and marker (not the report, which holds timings)."""
+    """sha256 of every data file and marker (not the report, which holds timings, nor the
+    resume's cache of verified outputs, which holds inode numbers and times)."""
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name not in ("report.json", "_manifest.json", "_lock")}
+            if p.is_file() and p.name not in ("report.json", "_manifest.json", "_lock",
+                                              "_verified.json")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -255,3 +256,138 @@ def test_trained_model_reads_past_a_literal_eos_token(spam):
     assert spam.card["featurizer"]["eos_stops_document"] is False
     hidden = spam.score(["ok </s> WINNER!! claim your FREE cash prize now, call 09061701461"])
     assert hidden[0] > spam.score(["ok"])[0] + 0.2
+
+
+# --- issue 8: raw-text models with external data ------------------------------------------
+TINY_WORDS = ["hello", "damn", "lovely", "hell"]
+TINY_WEIGHTS = np.array([[2.0, -2.0], [-3.0, 3.0], [2.5, -2.5], [-2.0, 2.0]], np.float32)
+
+
+def tiny_raw_text(directory, extra_nodes=(), functions=()):
+    """A real raw-text model (lower-case, whole-text TF-IDF, MatMul, softmax) whose
+    StringNormalizer has no locale (so the load fixes it in memory) and whose weight matrix
+    lives in ``w.bin`` beside the graph, written by onnx.external_data_helper."""
+    from onnx import external_data_helper, helper, numpy_helper
+
+    from engine.train.export import write_card
+
+    directory.mkdir(parents=True, exist_ok=True)
+    nodes = [
+        helper.make_node("Constant", [], ["axis"],
+                         value=numpy_helper.from_array(np.array([1], np.int64))),
+        helper.make_node("StringNormalizer", ["text"], ["lower"], case_change_action="LOWER"),
+        helper.make_node("Unsqueeze", ["lower", "axis"], ["column"]),
+        helper.make_node("TfIdfVectorizer", ["column"], ["tf"], mode="TF", min_gram_length=1,
+                         max_gram_length=1, max_skip_count=0, ngram_counts=[0],
+                         ngram_indexes=list(range(len(TINY_WORDS))), pool_strings=TINY_WORDS),
+        helper.make_node("MatMul", ["tf", "w"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        *extra_nodes,
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("text", onnx.TensorProto.STRING, [None])],
+        [helper.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, [None, 2])],
+        [numpy_helper.from_array(TINY_WEIGHTS, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              functions=list(functions))
+    model.ir_version = 8
+    external_data_helper.convert_model_to_external_data(
+        model, all_tensors_to_one_file=True, location="w.bin", size_threshold=0,
+        convert_attribute=False)
+    onnx.save_model(model, str(directory / "model.onnx"))
+    assert (directory / "w.bin").stat().st_size == TINY_WEIGHTS.nbytes
+    write_card(directory, name="tiny", kind="raw-text", labels=["clean", "profane"],
+               score_label="profane", threshold=0.5,
+               settings={"raw_text": {"input": "text", "output": "probabilities"}},
+               provenance=None)
+    return directory
+
+
+def tiny_expected(texts):
+    logits = np.array([TINY_WEIGHTS[TINY_WORDS.index(t.lower())] if t.lower() in TINY_WORDS
+                       else np.zeros(2) for t in texts], np.float64)
+    return 1 / (1 + np.exp(logits[:, 0] - logits[:, 1]))
+
+
+def test_issue_8_raw_text_model_with_external_data_loads_from_another_directory(
+        tmp_path, monkeypatch):
+    model_dir = tiny_raw_text(tmp_path / "models" / "tiny")
+    assert set_string_locale(onnx.load(str(model_dir / "model.onnx"),
+                                       load_external_data=False))  # the fix-up path runs
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    decoy = TINY_WEIGHTS[:, ::-1].copy()  # a w.bin in the current directory is never read
+    (elsewhere / "w.bin").write_bytes(decoy.tobytes())
+    monkeypatch.chdir(elsewhere)
+    texts = ["Damn", "hello", "nothing", "HELL"]
+    for path in (model_dir, "../models/tiny"):
+        clf = Classifier.load(path)
+        assert clf.kind == "raw-text"
+        np.testing.assert_allclose(clf.score(texts), tiny_expected(texts), atol=1e-6)
+    (elsewhere / "w.bin").unlink()
+    np.testing.assert_allclose(Classifier.load(model_dir).score(texts), tiny_expected(texts),
+                               atol=1e-6)
+
+
+def external(tensor, location):
+    """Point ``tensor`` at external data ``location`` (its bytes are dropped)."""
+    from onnx import external_data_helper
+
+    external_data_helper.set_external_data(tensor, location=location, offset=0,
+                                           length=len(tensor.raw_data) or 8)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.ClearField("raw_data")
+    return tensor
+
+
+def sparse_constant(location):
+    from onnx import helper, numpy_helper
+
+    values = external(numpy_helper.from_array(np.array([1.0, 2.0], np.float32), "v"),
+                      location)
+    indices = numpy_helper.from_array(np.array([0, 3], np.int64), "i")
+    sparse = helper.make_sparse_tensor(values, indices, [4])
+    return helper.make_node("Constant", [], ["unused"], sparse_value=sparse)
+
+
+def function_with_constant(location):
+    from onnx import helper, numpy_helper
+
+    const = helper.make_node("Constant", [], ["c"], value=external(
+        numpy_helper.from_array(np.array([1.0, 2.0], np.float32), "c"), location))
+    add = helper.make_node("Add", ["x", "c"], ["y"])
+    return helper.make_function("local", "AddConst", ["x"], ["y"], [const, add],
+                                [helper.make_opsetid("", 17)])
+
+
+def test_issue_8_external_data_checks_the_file_actually_opened(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\x00" * 64)
+
+    def refused(directory, *needles):
+        message = load_error(directory)
+        assert message.startswith("[E035]"), message
+        for needle in needles:
+            assert needle in message, message
+
+    hard = tiny_raw_text(tmp_path / "hard")  # w.bin is a hard link to a file outside
+    os.replace(hard / "w.bin", tmp_path / "weights.bin")
+    os.link(tmp_path / "weights.bin", hard / "w.bin")
+    refused(hard, "'w.bin'", "hard link")
+
+    soft = tiny_raw_text(tmp_path / "soft")  # w.bin is a symlink out of the directory
+    os.replace(soft / "w.bin", tmp_path / "soft-weights.bin")
+    os.symlink(tmp_path / "soft-weights.bin", soft / "w.bin")
+    refused(soft, "'w.bin'", "outside the model directory")
+
+    refused(tiny_raw_text(tmp_path / "sparse", [sparse_constant("../secret.bin")]),
+            "'../secret.bin'")
+    func = tiny_raw_text(tmp_path / "func", functions=[function_with_constant("../secret.bin")])
+    refused(func, "'../secret.bin'")
+    refused(tiny_raw_text(tmp_path / "nul", [sparse_constant("w.bin\x00../../secret.bin")]),
+            "NUL")
+    refused(tiny_raw_text(tmp_path / "mem", [sparse_constant("*/_ORT_MEM_ADDR_/*")]),
+            "_ORT_MEM_ADDR_")
+    fifo = tiny_raw_text(tmp_path / "fifo", [sparse_constant("pipe")])
+    os.mkfifo(fifo / "pipe")  # a FIFO inside the directory would hang onnxruntime
+    refused(fifo, "'pipe'", "not a regular file")

@@ -78,6 +78,6 @@ def test_commit_refuses_a_symlink_leading_out_of_the_output(tmp_path):
     os.symlink(elsewhere, out / "kept")
     proc = cli("run", str(tmp_path / "data" / "*.parquet"), "-o", out, "-c", config,
                "--max-retries", "0")
-    assert proc.returncode == 1 and "[E065]" in proc.stderr
+    assert proc.returncode == 2 and "[E065]" in proc.stderr  # will recur: a usage error
     assert not list(elsewhere.iterdir())
     assert not (out / "_done").exists()

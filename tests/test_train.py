@@ -198,3 +198,58 @@ def test_train_three_labels_uses_softmax(sms, tmp_path):
     majority = max(three[:400].count(x) for x in clf.labels) / 400
     assert np.mean(predicted == np.array(three[:400])) > majority + 0.1
     np.testing.assert_array_equal(clf.score(texts[:400]), probs[:, 2])
+
+
+# -- issue 8: a broken fastText binding is detected, not reported as disagreement ----------
+class FaultyBinding:
+    """The real fastText model object, whose ``predict`` answers like a broken binding
+    (fasttext-wheel under NumPy 2 gives every label the same probability). The faulty
+    package cannot be installed beside the working one, so this thin wrapper stands in."""
+
+    def __init__(self, model, fault):
+        self.model, self.fault = model, fault
+
+    def predict(self, text, k=1, threshold=0.0):
+        labels, probs = self.model.predict(text, k=k, threshold=threshold)
+        if self.fault == "raises":
+            raise ValueError("Unable to avoid copy while creating an array as requested.")
+        if self.fault == "uniform":  # fastText adds 1e-5 to what it reports
+            return labels, [np.full(len(row), 1 / len(row) + 1e-5) for row in labels]
+        first = dict(zip(labels[0], probs[0], strict=True))  # "identical": one answer for all
+        return labels, [np.array([first[name] for name in row]) for row in labels]
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+@pytest.mark.parametrize("fault, says", [
+    ("uniform", "the installed fastText binding returns uniform probabilities (0.5 for each "
+     "of 2 labels on all 60 documents)"),
+    ("identical", "the installed fastText binding returns the same probabilities for all 60 "
+     "documents"),
+    ("raises", "the installed fastText binding fails to predict (ValueError: Unable to avoid "
+     "copy"),
+])
+def test_issue_8_convert_fasttext_check_detects_a_broken_binding(fault, says, data_dir, sms,
+                                                                 tmp_path, monkeypatch, capsys):
+    fasttext = pytest.importorskip("fasttext")
+    texts, _, _, valid_rows = sms
+    train_fasttext(data_dir / "two.txt", dim=8, epoch=3, wordNgrams=2, bucket=20_000,
+                   lr=0.1).save_model(str(tmp_path / "m.bin"))
+    sample = tmp_path / "sample.txt"
+    sample.write_text("\n".join(texts[i] for i in valid_rows[:60]) + "\n", encoding="utf-8")
+    real_load = fasttext.load_model
+    monkeypatch.setattr(fasttext, "load_model",
+                        lambda path: FaultyBinding(real_load(path), fault))
+    code = main(["convert-fasttext", str(tmp_path / "m.bin"), str(tmp_path / "out"),
+                 "--check", str(sample)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "DISAGREES" not in out and f"check skipped: {says}" in out, out
+    agreement = Classifier.load(tmp_path / "out").card["quality"]["agreement_with_fasttext"]
+    assert says in agreement["skipped"] and agreement["documents"] == 60
+    assert "max_abs_prob_diff" not in agreement and "same_top_label" not in agreement
+    monkeypatch.setattr(fasttext, "load_model", real_load)  # the working binding agrees
+    assert main(["convert-fasttext", str(tmp_path / "m.bin"), str(tmp_path / "out2"),
+                 "--check", str(sample)]) == 0
+    assert "agrees with fastText on 60 documents" in capsys.readouterr().out

@@ -44,7 +44,8 @@ class Backend(Protocol):
        session.
     2. ``fixed_model``: ``None`` to run ``model.onnx`` as stored, or the serialized bytes
        of a graph the constructor repaired in memory (e.g. a raw-text graph whose
-       ``StringNormalizer`` lacked a locale). The caller opens the session on that.
+       ``StringNormalizer`` lacked a locale). The caller opens the session on that, with
+       the model directory as the base of any external tensor data.
     3. ``bind(session, threads)``: attach the session; ``threads`` is the intra-op thread
        count the session was opened with, for a backend that runs work of its own
        (tokenizing) and must size it the same way.

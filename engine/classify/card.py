@@ -10,7 +10,8 @@ found here and raised as a ``ModelError`` with a stable code:
 * E032 a file is missing or unreadable
 * E033 the card is malformed or incomplete (a kind with no backend: ``backend.py``)
 * E034 the ONNX file is corrupt or onnxruntime rejects it
-* E035 external tensor data resolves outside the model directory
+* E035 external tensor data resolves outside the model directory (or is a hard link, not
+  a regular file, or onnxruntime's in-memory tag)
 * E036 the graph's inputs/outputs do not match the card's kind
 * E037 featurizer files (vocabulary) do not match the card
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,37 +141,90 @@ def load_graph(card: Card) -> onnx.ModelProto:
     return model
 
 
+#: onnxruntime's location tag for data held in memory: the offset is read as an address.
+_IN_MEMORY_TAG = "_ORT_MEM_ADDR_"
+
+
 def check_external_data(card: Card, model: onnx.ModelProto) -> None:
-    """Every external tensor file must be a relative path that stays inside the directory."""
+    """Every external tensor file must be a regular file inside the directory, named by a
+    relative path, with a single name.
+
+    What is checked is the file onnxruntime opens: ``location`` joined to the model
+    directory (its base for a model loaded from the path and, via
+    ``session.open_session``, from fixed-up bytes), symlinks followed. A file with more
+    than one hard link is refused, as onnx's own checker does: its other name may be
+    anywhere. Every tensor counts: initializers, sparse initializers, constants and sparse
+    constants in node attributes, subgraphs, local functions and training graphs.
+    """
     root = card.directory.resolve()
-    for tensor in _all_tensors(model.graph):
+    seen: set[str] = set()
+    for tensor in _all_tensors(model):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
         location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        if location not in seen:
+            _check_location(card, root, tensor.name, location)
+            seen.add(location)
+
+
+def _check_location(card: Card, root: Path, tensor: str, location: str) -> None:
+    where = f"tensor '{tensor}' keeps its data in {location!r}"
+    outside = (f"{where}, outside the model directory; move the file into the directory "
+               "and use a relative location")
+    if "\0" in location:
+        raise card.fail(f"{where}, a name with a NUL byte; re-export the model", "E035")
+    if _IN_MEMORY_TAG in location:
+        raise card.fail(f"{where}, onnxruntime's tag for data in memory (its offset would "
+                        "be read as an address); re-export the model with the data in a "
+                        "file", "E035")
+    if not location or Path(location).is_absolute():
+        raise card.fail(outside, "E035")
+    try:
         target = (root / location).resolve()
-        if not location or Path(location).is_absolute() or not target.is_relative_to(root):
-            raise card.fail(f"tensor '{tensor.name}' keeps its data in {location!r}, "
-                            "outside the model directory; move the file into the "
-                            "directory and use a relative location", "E035")
-        if not target.is_file():
-            raise card.fail(f"tensor '{tensor.name}' keeps its data in {location!r}, "
-                            "which does not exist; copy it into the directory", "E032")
+    except (OSError, RuntimeError) as err:  # a symlink loop (RuntimeError before 3.13)
+        raise card.fail(f"{where}, which cannot be resolved ({err})", "E035") from err
+    if not target.is_relative_to(root):
+        raise card.fail(outside, "E035")
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        raise card.fail(f"{where}, which does not exist; copy it into the directory",
+                        "E032") from None
+    except OSError as err:
+        raise card.fail(f"{where}, which cannot be read ({err.strerror})", "E032") from err
+    if not stat.S_ISREG(info.st_mode):
+        raise card.fail(f"{where}, which is not a regular file; replace it with the data "
+                        "file", "E035")
+    if info.st_nlink > 1:
+        raise card.fail(f"{where}, which has {info.st_nlink} hard links (another name may "
+                        "be a file outside the model directory); replace it with a copy "
+                        "(cp, not ln)", "E035")
 
 
-def _all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attr in node.attribute:
+def _all_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor the model holds, sparse ones as values and indices (no recursion)."""
+    graphs = [model.graph]
+    for info in model.training_info:
+        graphs += [info.initialization, info.algorithm]
+    nodes = [node for function in model.functions for node in function.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            yield from graph.initializer
+            for sparse in graph.sparse_initializer:
+                yield from (sparse.values, sparse.indices)
+            nodes.extend(graph.node)
+            continue
+        for attr in nodes.pop().attribute:
             if attr.HasField("t"):
                 yield attr.t
             yield from attr.tensors
+            sparse_tensors = [attr.sparse_tensor] if attr.HasField("sparse_tensor") else []
+            for sparse in [*sparse_tensors, *attr.sparse_tensors]:
+                yield from (sparse.values, sparse.indices)
             if attr.HasField("g"):
-                yield from _all_tensors(attr.g)
-            for sub in attr.graphs:
-                yield from _all_tensors(sub)
+                graphs.append(attr.g)
+            graphs.extend(attr.graphs)
 
 
 def check_io(card: Card, model: onnx.ModelProto, inputs: Mapping[str, int], output: str) -> None:

@@ -4,7 +4,10 @@ pipelines converted with skl2onnx).
 skl2onnx leaves ``StringNormalizer.locale`` unset and onnxruntime then asks for
 ``en_US.UTF-8``; session creation fails on hosts without that locale (minimal Debian
 images ship only C, C.UTF-8 and POSIX). Graphs are fixed to ``C.UTF-8`` when exported
-(``set_string_locale``) and, for graphs made elsewhere, in memory at load.
+(``set_string_locale``) and, for graphs made elsewhere, in memory at load. The fixed graph
+is handed to onnxruntime as bytes; ``session.open_session`` then makes the model directory
+the base of its external data (by default onnxruntime would look in the current directory,
+not the one ``card.check_external_data`` checked).
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ from engine.classify.card import Card
 
 DEVICES = ("cpu", "cuda")
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+#: Where onnxruntime reads external tensor data of a model passed as bytes (by default the
+#: current directory, which ``card.check_external_data`` never looked at).
+EXTERNAL_DATA_DIR = "session.model_external_initializers_file_folder_path"
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -34,7 +37,9 @@ def open_session(card: Card, model: str | bytes, device: str,
 
     Args:
         card: the model's card (for error messages).
-        model: path of ``model.onnx`` or its serialized bytes (after a fix-up).
+        model: path of ``model.onnx`` or its serialized bytes (after a fix-up); either
+            way, external tensor data is read from the model directory, the directory
+            ``card.check_external_data`` checked.
         device: ``"cpu"`` or ``"cuda"``.
         threads: intra-op threads (``>= 1``).
     """
@@ -52,8 +57,11 @@ def open_session(card: Card, model: str | bytes, device: str,
             "E038",
         )
     providers = [provider] if device == "cpu" else [provider, _PROVIDERS["cpu"]]
+    options = session_options(threads)
+    if isinstance(model, bytes):
+        options.add_session_config_entry(EXTERNAL_DATA_DIR, str(card.directory.resolve()))
     try:
-        session = ort.InferenceSession(model, session_options(threads), providers=providers)
+        session = ort.InferenceSession(model, options, providers=providers)
     except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph/... classes
         raise card.fail(f"onnxruntime cannot load model.onnx ({err}); re-export the model",
                         "E034") from err

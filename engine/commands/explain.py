@@ -21,18 +21,31 @@ def add_arguments(parser) -> None:
 
 
 def _shard_row(spec, uri: str, row: int):
+    import numpy as np
     import pyarrow as pa
 
     from engine.errors import fail
-    from engine.io.readers import ShardReader
+    from engine.io.readers import SchemaDrift, ShardReader
 
+    reader = ShardReader(uri, spec.text_column, spec.batch_rows)
     seen = 0
-    for batch in ShardReader(uri, spec.text_column, spec.batch_rows):
-        if row < seen + batch.num_rows:
-            return pa.Table.from_batches([batch.slice(row - seen, 1)])
-        seen += batch.num_rows
+    while True:
+        try:  # rows are numbered as in markers: unreadable rows count too
+            for batch in reader:
+                numbers = reader.row_numbers
+                if numbers is None:
+                    numbers = np.arange(reader.position, reader.position + batch.num_rows)
+                hit = np.flatnonzero(numbers == row)
+                if len(hit):
+                    return pa.Table.from_batches([batch.slice(int(hit[0]), 1)])
+                seen = int(numbers[-1]) + 1 if len(numbers) else seen
+        except SchemaDrift as drift:  # a JSONL column changed type: read again, it as text
+            reader = reader.with_string_columns(drift.columns)
+            continue
+        break
     raise fail("E001", shard=uri, row=row, argument="--row",
-               problem=f"{row} is past the end of shard {uri!r} ({seen} readable rows)")
+               problem=f"row {row} of shard {uri!r} is unreadable or past its end (last "
+               f"readable row: {seen - 1})")
 
 
 def main(args) -> int:

@@ -1,4 +1,9 @@
-"""``filter-engine report``: show a run's report; ``--verify`` re-checks every output."""
+"""``filter-engine report``: show a run's report; ``--verify`` re-checks every output.
+
+A corrupt ``report.json`` or marker (not JSON, not an object, fields missing or of the
+wrong type) is listed as a problem and the command exits 1, as for an output that differs
+from its marker.
+"""
 
 from __future__ import annotations
 
@@ -41,31 +46,63 @@ def _verify(out, marker: dict) -> list[str]:
     return problems
 
 
+def _load(out, rel: str) -> tuple[dict | None, str | None]:
+    """A JSON object from the output, or (None, what is wrong with the file)."""
+    try:
+        text = out.read_text(rel)
+    except OSError as err:  # a directory in its place, unreadable
+        return None, f"{rel}: cannot read it ({err})"
+    except ValueError as err:  # UnicodeDecodeError
+        return None, f"{rel}: corrupt, not UTF-8 text ({err})"
+    if text is None:
+        return None, f"{rel}: missing"
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        return None, f"{rel}: corrupt, not JSON ({err})"
+    if not isinstance(data, dict):
+        return None, f"{rel}: corrupt, not a JSON object"
+    return data, None
+
+
 def main(args) -> int:
     from engine.errors import fail
     from engine.execution.report import summary
     from engine.io.writers import Output
 
     out = Output(args.output)
-    text = out.read_text("report.json")
-    if text is None:
+    if not out.exists("report.json"):
         raise fail("E001", argument="OUT", problem=f"{args.output!r} has no report.json; is "
                    "it a run's output?")
-    report = json.loads(text)
-    print(json.dumps(report, indent=1) if args.json else summary(report, out.path(
-        "report.json")))
-    if not args.verify:
-        return 0
-    problems, checked = [], 0
-    for rel in sorted(out.list_files("_done")):
-        if rel.endswith(".json"):
-            marker = out.read_text(rel)
-            if marker is None:  # deleted since the listing (a concurrent --force run)
-                problems.append(f"{rel}: marker disappeared while verifying")
+    problems: list[str] = []  # a corrupt file is listed here, never a traceback
+    report, problem = _load(out, "report.json")
+    if report is not None:
+        try:  # the summary reads every field it needs: it is the check, --json or not
+            text = summary(report, out.path("report.json"))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+            problem = f"report.json: corrupt, not a run report (bad or missing {err})"
+        else:
+            print(json.dumps(report, indent=1) if args.json else text)
+    if problem:
+        problems.append(problem)
+    if args.verify:
+        checked = 0
+        for rel in sorted(out.list_files("_done")):
+            if not rel.endswith(".json"):
                 continue
-            problems += _verify(out, json.loads(marker))
+            marker, problem = _load(out, rel)
+            if marker is None:  # missing: deleted since the listing (a concurrent --force run)
+                problems.append(problem or rel)
+                continue
+            try:
+                problems += _verify(out, marker)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+                problems.append(f"{rel}: corrupt, not a shard marker (bad or missing {err})")
             checked += 1
-    for problem in problems:
-        print(f"verify: {problem}", file=sys.stderr)
-    print(f"verify: {checked} markers checked, {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"verify: {problem}", file=sys.stderr)
+        print(f"verify: {checked} markers checked, {len(problems)} problem(s)")
+    else:
+        for problem in problems:
+            print(f"report: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -33,6 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--row-group-mb", type=float, help="output row-group size (default 128)")
     parser.add_argument("--max-decompressed-bytes", type=int, default=64 << 30,
                         help="cap on one compressed JSONL shard's inflated size")
+    parser.add_argument("--max-doc-bytes", type=int, metavar="BYTES",
+                        help="remove a document whose text is longer than this with reason "
+                        "too_long, without scanning it (default 16 MiB; 0: no cap)")
     parser.add_argument("--split-mb", type=float, default=1024,
                         help="split Parquet files larger than this across workers by "
                         "row-group ranges (default 1024; 0: never)")
@@ -52,6 +55,10 @@ def main(args) -> int:
         spec = spec.with_options(**changes)
     if args.workers is not None and args.workers < 1:
         raise fail("E001", argument="--workers", problem=f"{args.workers} must be >= 1")
+    if args.max_doc_bytes is not None and args.max_doc_bytes < 0:
+        raise fail("E001", argument="--max-doc-bytes",
+                   problem=f"{args.max_doc_bytes} must be >= 0 (0: no cap)")
+    cap = {} if args.max_doc_bytes is None else {"max_doc_bytes": args.max_doc_bytes or None}
     if args.dry_run:
         from engine.execution.dryrun import dry_run
 
@@ -68,7 +75,7 @@ def main(args) -> int:
         shard_timeout=args.shard_timeout, force=args.force, progress=progress,
         row_group_bytes=int(args.row_group_mb * 1e6) if args.row_group_mb else None,
         max_decompressed_bytes=args.max_decompressed_bytes,
-        max_unit_bytes=int(args.split_mb * 1e6) or None,
+        max_unit_bytes=int(args.split_mb * 1e6) or None, **cap,
     )
     print(result.summary(), file=sys.stderr)
     return result.exit_code

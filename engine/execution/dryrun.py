@@ -15,7 +15,7 @@ from pathlib import Path
 from engine.errors import ShardError
 from engine.filter.apply import Filter
 from engine.filter.spec import FilterSpec
-from engine.io.readers import ShardReader
+from engine.io.readers import SchemaDrift, ShardReader
 from engine.io.shards import discover
 
 MAX_SAMPLED_SHARDS = 8
@@ -92,6 +92,8 @@ def dry_run(inputs, spec: FilterSpec | str | Path | None = None, sample_rows: in
         except ShardError as err:
             est.errors.append(str(err))
             continue
+        except SchemaDrift:  # a JSONL column changes type further on: the sample is taken
+            pass
         rows_total = reader.stats.footer_rows
         fraction = taken / rows_total if rows_total else 1.0
         est.sampled_input_bytes += int(max(shard.size, 0) * min(fraction, 1.0))

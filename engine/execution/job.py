@@ -12,9 +12,10 @@ status ``unreadable`` and the error, so it is reported and not retried forever.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,12 +23,14 @@ from engine.errors import ShardError, fail
 from engine.execution.faults import fault
 from engine.execution.manifest import marker_path
 from engine.filter.apply import Filter
-from engine.io.readers import ShardReader
-from engine.io.remote import url_to_fs
+from engine.io.readers import BATCH_BYTES, SchemaDrift, ShardReader
+from engine.io.remote import retrying, url_to_fs
 from engine.io.shards import Shard, is_remote
 from engine.io.writers import ROW_GROUP_BYTES, Output, ShardOutputs
 
 MAX_LISTED = 100  # unreadable rows listed one by one in a marker; the count is always exact
+#: Default cap on one document's text: a longer one is removed (``too_long``), unscanned.
+MAX_DOC_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,22 @@ class JobOptions:
     row_group_bytes: int = ROW_GROUP_BYTES
     max_decompressed_bytes: int = 64 << 30
     storage_options: dict = field(default_factory=dict)
+    #: bytes of text per batch the filter is given (``ShardReader``'s ``batch_bytes``)
+    batch_bytes: int = BATCH_BYTES
+    #: a document whose text is longer is removed with reason ``too_long`` without being
+    #: scanned (``Filter.apply``); None: no cap
+    max_doc_bytes: int | None = MAX_DOC_BYTES
+    #: JSONL columns read as text (grows when a column changes type within a shard)
+    string_columns: frozenset[str] = frozenset()
+
+
+def run_fingerprint(spec_fingerprint: str, max_doc_bytes: int | None) -> str:
+    """The fingerprint markers and the manifest record: the filter's, and the document cap
+    when it is not the default (the cap decides removals, so a resume must not change it)."""
+    if max_doc_bytes == MAX_DOC_BYTES:
+        return spec_fingerprint
+    return hashlib.sha256(f"{spec_fingerprint}:max_doc_bytes={max_doc_bytes}".encode()
+                          ).hexdigest()
 
 
 def output_paths(shard: Shard) -> tuple[str, str]:
@@ -49,15 +68,16 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     kept_rel, removed_rel = output_paths(shard)
     reader = ShardReader(shard.uri, filt.spec.text_column, filt.spec.batch_rows,
                          options.max_decompressed_bytes, options.storage_options,
-                         shard.row_groups)
+                         shard.row_groups, batch_bytes=options.batch_bytes,
+                         string_columns=options.string_columns)
     outputs = ShardOutputs(out, shard.uri, {"kept": kept_rel, "removed": removed_rel},
                            options.row_group_bytes)
     tally = _Tally()
     try:
         for batch in reader:
             fault("batch", shard.unit)
-            result = filt.apply(batch)
-            tally.add(result, reader.position)
+            result = filt.apply(batch, max_doc_bytes=options.max_doc_bytes)
+            tally.add(result, reader.position, reader.row_numbers)
             outputs.write("kept", result.kept)
             if result.removed is not None:
                 outputs.write("removed", result.removed)
@@ -72,8 +92,12 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     except ShardError as err:  # the input cannot be read: quarantine it with a marker
         outputs.abort()
         marker = _marker(shard, spec_fingerprint, reader, tally, {}, error=err)
-        out.write_json(marker_path(shard), marker, "marker")
+        out.write_json(marker_path(shard), marker, "marker", shard=shard.uri)
         return marker
+    except SchemaDrift as drift:  # a JSONL column changed type: redo the shard, it as text
+        outputs.abort()
+        wider = replace(options, string_columns=options.string_columns | drift.columns)
+        return process_shard(shard, filt, out, spec_fingerprint, wider, on_batch)
     except BaseException:
         outputs.abort()
         raise
@@ -81,7 +105,11 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
     published = outputs.publish()
     fault("before_marker", shard.unit)
     marker = _marker(shard, spec_fingerprint, reader, tally, published)
-    out.write_json(marker_path(shard), marker, "marker")
+    try:
+        out.write_json(marker_path(shard), marker, "marker", shard=shard.uri)
+    except BaseException:  # no marker: take the outputs back, as if never published
+        outputs.unpublish()
+        raise
     return marker
 
 
@@ -91,8 +119,8 @@ def _changed_since_discovery(shard: Shard, storage_options: dict) -> str | None:
     if is_remote(shard.uri):
         fs, path = url_to_fs(shard.uri, storage_options)
         fs.invalidate_cache(path)
-        try:
-            info = fs.info(path)
+        try:  # a store that keeps failing raises E069: the shard is left undone
+            info = retrying(lambda: fs.info(path), shard.uri, "stat")
         except OSError as err:
             return f"cannot stat it: {err}"
         version = str(info.get("ETag") or info.get("etag") or info.get("mtime") or "")
@@ -125,7 +153,9 @@ class _Tally:
         self.bad_rows: list[dict] = []
         self.bad_count = 0
 
-    def add(self, result, position: int) -> None:
+    def add(self, result, position: int, row_numbers: np.ndarray | None = None) -> None:
+        """Count one batch's result; its rows are the shard's rows ``row_numbers``, or
+        ``position`` on when None (consecutive)."""
         self.rows += result.rows
         self.kept += result.kept.num_rows
         self.removed += 0 if result.removed is None else result.removed.num_rows
@@ -136,7 +166,8 @@ class _Tally:
             self.scores[name] = self.scores.get(name, 0) + hist
         self.bad_count += len(result.unreadable)
         for row, message in result.unreadable[: max(0, MAX_LISTED - len(self.bad_rows))]:
-            self.bad_rows.append({"row": position + row, "count": 1,
+            at = position + row if row_numbers is None else int(row_numbers[row])
+            self.bad_rows.append({"row": at, "count": 1,
                                   "reason": "invalid_utf8", "message": message})
         self.text_bytes += result.text_bytes
         self.text_bytes_last = result.text_bytes
@@ -172,6 +203,7 @@ def _marker(shard: Shard, fingerprint: str, reader: ShardReader, tally: _Tally,
         "error": None if error is None else {"reason": error.reason, "message": str(error)},
         "format": stats.format,
         "compression": stats.compression,
+        "columns_as_text": sorted(reader.string_columns),  # JSONL columns that changed type
         "rows_in": rows_in,
         "kept": tally.kept,
         "removed": removed,

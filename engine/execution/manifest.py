@@ -3,25 +3,30 @@
 ``_manifest.json`` is written before any shard is touched: the input list with sizes and
 mtimes (or ETags) and the filter's fingerprint. Re-running the same command finds it and
 resumes, skipping every shard whose marker ``_done/<shard>.json`` exists and matches the
-current input and filter; if the inputs or the filter changed it refuses, listing the
+current input and filter, and whose outputs still have the size and sha256 the marker
+recorded (``OutputCheck``); if the inputs or the filter changed it refuses, listing the
 changes, unless forced. ``_lock`` keeps two runs off one output directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import socket
 import time
+from functools import partial
 
 from engine._version import __version__
 from engine.errors import EngineError, fail
 from engine.io.shards import Shard
-from engine.io.writers import Output
+from engine.io.writers import Output, output_error
 
 MANIFEST = "_manifest.json"
 LOCK = "_lock"
+VERIFIED = "_verified.json"
 FORMAT = 1
 
 
@@ -69,11 +74,18 @@ def check_or_write(out: Output, manifest: dict, force: bool) -> bool:
     Raises:
         RunStateError: E061 when the stored manifest differs and ``force`` is not set.
     """
-    text = out.read_text(MANIFEST)
+    try:
+        text = out.read_text(MANIFEST)
+    except UnicodeDecodeError:  # corrupt: differs from any manifest
+        text = ""
+    except OSError as err:  # a directory in its place, unreadable
+        raise output_error(err, out.root, out.path(MANIFEST)) from err
     if text is not None:
         try:
             old = json.loads(text)
         except ValueError:
+            old = {}
+        if not isinstance(old, dict):
             old = {}
         diff = changes(old, manifest)
         if not diff:
@@ -87,36 +99,108 @@ def check_or_write(out: Output, manifest: dict, force: bool) -> bool:
 
 
 def marker_valid(marker: dict | None, shard: Shard, fingerprint: str,
-                 out: Output | None = None) -> bool:
+                 out: Output | None = None, check: OutputCheck | None = None) -> bool:
     """A marker counts only for the same input bytes and the same filter, and (locally)
-    only while its outputs still have the sizes it recorded; otherwise the shard is redone.
+    only while its outputs still have the size and sha256 it recorded (``check``, or a
+    fresh ``OutputCheck`` that hashes every output); otherwise the shard is redone.
     """
     if not (
-        marker
+        isinstance(marker, dict)
         and marker.get("spec_fingerprint") == fingerprint
-        and marker.get("input", {}).get("size") == shard.size
-        and marker.get("input", {}).get("version") == shard.version
+        and isinstance(marker.get("input"), dict)
+        and marker["input"].get("size") == shard.size
+        and marker["input"].get("version") == shard.version
+        and isinstance(marker.get("outputs"), dict)
     ):
         return False
     if out is None or out.remote:
         return True
-    for info in marker.get("outputs", {}).values():
+    check = check or OutputCheck(out, remember=False)
+    return all(check.output_ok(info) for info in marker["outputs"].values())
+
+
+class OutputCheck:
+    """Is a done shard's output still the file its marker describes?
+
+    The size is compared always. The sha256 is computed again unless the file's (size,
+    mtime_ns, ctime_ns, inode) are the ones it had when it was last known good, kept in
+    ``_verified.json``: writing to a file always moves its ctime, which no user can set back
+    (``touch -r`` restores the mtime only), so an output altered in place with the same
+    size is re-hashed, found different and its shard redone, while a resume over unchanged
+    outputs costs one ``stat`` per file instead of reading every byte again. That file is a
+    cache: losing it costs one re-hash of everything, never a wrong answer. (It relies on
+    timestamps finer than the time between a write and the next stat, as on ext4, xfs,
+    btrfs and tmpfs; ``report --verify`` always re-hashes.)
+    """
+
+    def __init__(self, out: Output, remember: bool = True):
+        self.out = out
+        self.known: dict[str, list] = {}
+        self.good: dict[str, list] = {}
+        self.rehashed_files = 0
+        self.rehashed_bytes = 0
+        if remember and not out.remote:
+            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+                data = json.loads(out.read_text(VERIFIED) or "{}")
+                if data.get("format") == FORMAT:
+                    self.known = {str(k): v for k, v in data["files"].items()}
+
+    def _key(self, rel: str, sha256: str) -> list:
+        st = os.stat(self.out.path(rel))
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha256]
+
+    def output_ok(self, info: dict) -> bool:
+        """True when the output ``info`` (a marker's ``{path, bytes, sha256}``) is intact."""
         try:
-            if os.path.getsize(out.path(info["path"])) != info["bytes"]:
+            rel, size, sha256 = info["path"], info["bytes"], info["sha256"]
+            key = self._key(rel, sha256)
+            if key[0] != size:
                 return False
-        except (OSError, KeyError, ValueError):
+            if self.known.get(rel) != key:
+                self.rehashed_files += 1
+                self.rehashed_bytes += size
+                if file_sha256(self.out, rel) != sha256:
+                    return False
+                key = self._key(rel, sha256)  # unchanged while it was read
+        except (OSError, KeyError, TypeError, ValueError):
             return False
-    return True
+        self.good[rel] = key
+        return True
+
+    def record(self, marker: dict) -> None:
+        """Remember the outputs a worker has just written (and hashed while writing)."""
+        if self.out.remote:
+            return
+        for info in marker.get("outputs", {}).values():
+            with contextlib.suppress(OSError, KeyError, TypeError):
+                self.good[info["path"]] = self._key(info["path"], info["sha256"])
+
+    def save(self) -> None:
+        """Write ``_verified.json`` (best effort: it is a cache)."""
+        if self.out.remote or self.good == self.known:  # a resume that changed nothing
+            return
+        with contextlib.suppress(EngineError):
+            self.out.write_json(VERIFIED, {"format": FORMAT, "files": self.good}, "verified")
+
+
+def file_sha256(out: Output, rel: str) -> str:
+    """The sha256 of an output file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with out.open_read(rel) as fh:
+        for block in iter(partial(fh.read, 1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_marker(out: Output, shard: Shard) -> dict | None:
-    text = out.read_text(marker_path(shard))
-    if text is None:
-        return None
+    """The shard's marker, or None when it is missing or corrupt (then the shard is redone;
+    a marker is written atomically, so only damage from outside makes one corrupt)."""
     try:
-        return json.loads(text)
-    except ValueError:  # a marker is written atomically; a broken one is redone
+        text = out.read_text(marker_path(shard))
+        marker = None if text is None else json.loads(text)
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
+    return marker if isinstance(marker, dict) else None
 
 
 class Lock:
@@ -148,9 +232,15 @@ class Lock:
 
     def _acquire_local(self, payload: bytes) -> None:
         path = self.out.path(LOCK)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as err:
+            raise output_error(err, self.out.root, path) from err
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:  # read-only, not a directory, out of inodes
+                raise output_error(err, self.out.root, path) from err
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -159,8 +249,14 @@ class Lock:
             if self._still_named(fd, path):
                 break
             os.close(fd)  # its holder deleted it after we opened it: lock the new one
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, payload, 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, payload, 0)
+        except OSError as err:  # the disk is full: give the lock back and say so
+            self._fd = fd
+            self.held = True
+            self.release()
+            raise output_error(err, self.out.root, path) from err
         self._fd = fd
 
     @staticmethod
@@ -172,7 +268,11 @@ class Lock:
 
     def _acquire_remote(self, payload: bytes) -> None:
         for _ in range(2):
-            if self.out.create_exclusive(LOCK, payload):
+            try:
+                created = self.out.create_exclusive(LOCK, payload)
+            except OSError as err:  # no permission on the bucket, ...
+                raise output_error(err, self.out.root, self.out.path(LOCK)) from err
+            if created:
                 return
             held = self._read_owner()
             if not self._owner_is_dead(held):

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 
-from engine.errors import EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_UNREADABLE, exit_code_for_signal
+from engine.errors import (
+    EXIT_CLEAN,
+    EXIT_INCOMPLETE,
+    EXIT_UNREADABLE,
+    EXIT_USAGE,
+    exit_code_for_signal,
+)
 
 
 def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
-          workers: int, interrupted: int | None = None, busy_s: float = 0.0) -> dict:
+          workers: int, interrupted: int | None = None, busy_s: float = 0.0,
+          failed_exit_codes: dict[str, int] | None = None) -> dict:
     """The report as JSON-able data.
 
     Args:
@@ -27,7 +34,10 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
         interrupted: the signal number that stopped the run, if any.
         busy_s: worker seconds spent inside completed shards (excludes process start and
             model loading): text / busy_s is the steady per-core speed.
+        failed_exit_codes: shard rel -> exit code, for shards failed by an error that
+            would recur identically (not retried); the run exits with that code (2 first).
     """
+    failed_exit_codes = failed_exit_codes or {}
     rows: Counter[str] = Counter()
     by_reason: Counter[str] = Counter()
     by_category: Counter[str] = Counter()
@@ -70,6 +80,9 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
         markers[s.unit]["truncated"] for s in shards if s.unit in markers))
     if interrupted:
         status, code = "interrupted", exit_code_for_signal(interrupted)
+    elif failed_exit_codes:
+        codes = set(failed_exit_codes.values())
+        status, code = "failed", EXIT_USAGE.code if EXIT_USAGE.code in codes else min(codes)
     elif pending or mismatches:
         status, code = "incomplete", EXIT_INCOMPLETE.code
     elif unreadable:
@@ -104,7 +117,9 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
         "removed_by_category": dict(by_category.most_common()),
         "top_terms": dict(terms.most_common(25)),
         "score_histograms": hists,
-        "failed": [{"shard": rel, "attempts": len(errs), "errors": errs}
+        "failed": [{"shard": rel, "attempts": len(errs), "errors": errs,
+                    "retried": rel not in failed_exit_codes,
+                    "exit_code": failed_exit_codes.get(rel, EXIT_INCOMPLETE.code)}
                    for rel, errs in sorted(failed.items())],
         "quarantined": quarantined,
         "unreadable_sample": unreadable_rows[:50],
@@ -146,10 +161,18 @@ def summary(report: dict, where: str) -> str:
     for f in report["failed"][:10]:
         lines.append(f"FAILED shard {f['shard']} after {f['attempts']} attempt(s): "
                      f"{f['errors'][-1]}")
+    skipped = report.get("skipped_inputs") or []
+    if skipped:
+        lines.append(f"skipped {len(skipped)} input(s) that are not regular files: " + ", ".join(
+            f"{s['path']} ({s['kind']})" for s in skipped[:5]) + (" ..." if len(skipped) > 5
+                                                               else ""))
     if report.get("stale_markers"):
         lines.append(f"note: {len(report['stale_markers'])} marker(s) (and their outputs) are "
                      "from inputs no longer in this run; left in place, see stale_markers")
     if report["status"] in ("incomplete", "interrupted"):
         lines.append("run the same command again to resume")
+    elif report["status"] == "failed":
+        lines.append("fix the error above, then run the same command again to resume (as it "
+                     "is, the failed shard(s) would fail the same way, so they were not retried)")
     lines.append(f"report: {where}")
     return "\n".join(lines)

@@ -1,9 +1,14 @@
 """``engine.run``: filter a set of shards into an output directory, resumably.
 
-Order of work: expand the inputs and refuse colliding output names; take the output's lock;
-write (or check) the manifest; build each blocklist automaton once and save it where the
-workers memory-map it; skip shards whose marker is valid; run the rest on worker processes;
-write ``report.json`` from all markers. Exit codes: see ``engine.errors.EXIT_CODES``.
+Order of work: expand the inputs and refuse colliding output names (after splitting large
+files, on the final names); refuse an output that overlaps the inputs (E009: the next run
+would read this run's outputs as inputs, or an output would replace an input); take the
+output's lock; write (or check) the manifest; build each blocklist automaton once and save
+it where the workers memory-map it; skip shards whose marker is valid and whose outputs
+still match its checksums; run the rest on worker processes; write ``report.json`` from all
+markers. Every file the run itself writes that cannot be written is a coded error naming
+it: E001 (exit 2) when the output cannot be used at all, E048 (exit 1) when the disk
+fails or fills up. Exit codes: see ``engine.errors.EXIT_CODES``.
 """
 
 from __future__ import annotations
@@ -14,16 +19,18 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import fail
 from engine.execution import manifest, report
-from engine.execution.job import JobOptions
+from engine.execution.job import MAX_DOC_BYTES, JobOptions, output_paths, run_fingerprint
 from engine.execution.supervisor import Supervisor
 from engine.execution.worker import WorkerSetup
 from engine.filter.apply import Filter
 from engine.filter.spec import FilterSpec
-from engine.io.shards import discover, split_large
+from engine.io.shards import Shard, check_output_outside_inputs, discover, split_large
 from engine.io.writers import Output
 
 REPORT = "report.json"
@@ -61,7 +68,8 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         workers: int | None = None, max_retries: int = 2, shard_timeout: float | None = None,
         force: bool = False, progress=None, storage_options: dict | None = None,
         row_group_bytes: int | None = None, max_decompressed_bytes: int = 64 << 30,
-        max_unit_bytes: int | None = 1 << 30) -> RunResult:
+        max_unit_bytes: int | None = 1 << 30, max_doc_bytes: int | None = MAX_DOC_BYTES,
+        batch_bytes: int | None = None) -> RunResult:
     """Filter ``inputs`` (paths, globs, URLs) into ``output``; resume if it was started.
 
     Args:
@@ -79,6 +87,10 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         max_decompressed_bytes: cap on a compressed JSONL shard's inflated size.
         max_unit_bytes: Parquet files larger than this are split into row-group ranges
             processed in parallel (outputs ``<stem>.rg00000-00007.parquet``); None: never.
+        max_doc_bytes: a document whose text is longer is removed with reason ``too_long``
+            without being scanned (16 MiB by default); None: no cap. Part of the run's
+            fingerprint: a resume with another cap is refused like a changed filter.
+        batch_bytes: bytes of text per batch given to the filter (default 64 MiB).
 
     Returns:
         RunResult; ``result.exit_code`` follows the CLI's exit codes.
@@ -92,13 +104,18 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
     """
     started = time.monotonic()
     spec = FilterSpec.load(spec)
-    files = discover(inputs, storage_options)
+    skipped: list[dict] = []
+    files = discover(inputs, storage_options, skipped)
     shards = split_large(files, max_unit_bytes, storage_options)
-    fingerprint = spec.fingerprint()
+    fingerprint = run_fingerprint(spec.fingerprint(), max_doc_bytes)
     out = Output(str(output), storage_options)
+    out.check_usable()
+    check_output_outside_inputs(inputs, out.root, lambda: planned_files(shards), shards)
     options = JobOptions(storage_options=dict(storage_options or {}),
                          max_decompressed_bytes=max_decompressed_bytes,
-                         **({"row_group_bytes": row_group_bytes} if row_group_bytes else {}))
+                         max_doc_bytes=max_doc_bytes,
+                         batch_bytes=batch_bytes or JobOptions.batch_bytes,
+                         row_group_bytes=row_group_bytes or JobOptions.row_group_bytes)
     workers = workers or default_workers()
     with manifest.Lock(out):
         manifest.check_or_write(out, manifest.build_manifest(
@@ -107,23 +124,33 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
             out.abort_stale_uploads()
         else:
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)  # we hold the lock
-        markers, pending = _partition(out, shards, fingerprint)
+        check = manifest.OutputCheck(out)
+        markers, pending = _partition(out, shards, fingerprint, check)
+        verified = {"files": check.rehashed_files, "bytes": check.rehashed_bytes}
         stale = sorted(out.list_files("_done") - {manifest.marker_path(s) for s in shards})
         outcome, interrupted = _execute(pending, spec, out, fingerprint, options, workers,
                                         max_retries, shard_timeout, progress)
-        processed, failed, busy_s = set(), {}, 0.0
+        processed, failed, busy_s, exit_codes = set(), {}, 0.0, {}
         if outcome is not None:
             markers.update(outcome.markers)
             processed = set(outcome.markers)
             failed = outcome.failed
             busy_s = outcome.busy_s
+            exit_codes = outcome.exit_codes
+            for marker in outcome.markers.values():
+                check.record(marker)
         elif interrupted:  # markers committed before the signal still count
-            done, _ = _partition(out, pending, fingerprint)
+            done, _ = _partition(out, pending, fingerprint, check)
             markers.update(done)
             processed = set(done)
+        check.save()
         data = report.build(shards, markers, failed, processed, time.monotonic() - started,
-                            min(workers, max(len(pending), 1)), interrupted, busy_s)
+                            min(workers, max(len(pending), 1)), interrupted, busy_s,
+                            exit_codes)
         data["stale_markers"] = stale[:100]  # from inputs no longer in this run (--force)
+        data["skipped_inputs"] = skipped[:100]  # FIFOs, devices: matched, never read
+        # outputs of done shards whose sha256 was computed again to trust their markers
+        data["outputs_rehashed"] = verified
         data["filter"] = {"config": spec.source, "fingerprint": fingerprint,
                           "mode": spec.mode, "rules": [r for r, _ in spec.drop_if]}
         out.write_json(REPORT, data, "report")
@@ -132,14 +159,24 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
     return RunResult(data, out.path(REPORT))
 
 
-def _partition(out: Output, shards, fingerprint: str) -> tuple[dict, list]:
+def planned_files(shards: list[Shard]) -> Iterator[str]:
+    """Every file a run over ``shards`` may write, relative to the output root."""
+    for shard in shards:
+        kept, removed = output_paths(shard)
+        yield from (kept, removed, manifest.marker_path(shard),
+                    "_tmp/" + kept.replace("/", "__") + ".kept.0.tmp")
+    yield from (REPORT, manifest.MANIFEST, manifest.LOCK, manifest.VERIFIED)
+
+
+def _partition(out: Output, shards, fingerprint: str,
+               check: manifest.OutputCheck | None = None) -> tuple[dict, list]:
     """Split shards into those with a valid marker (unit -> marker) and those to do."""
     markers, pending = {}, []
     existing = out.list_files("_done")
     for shard in shards:
         path = manifest.marker_path(shard)
         marker = manifest.read_marker(out, shard) if path in existing else None
-        if manifest.marker_valid(marker, shard, fingerprint, out):
+        if manifest.marker_valid(marker, shard, fingerprint, out, check):
             markers[shard.unit] = marker
         else:
             pending.append(shard)
@@ -153,7 +190,11 @@ def _execute(pending, spec, out, fingerprint, options, workers, max_retries, sha
         return None, None
     if progress is not None:
         progress("plan", "", pending)
-    workdir = tempfile.mkdtemp(prefix="filter-engine-")
+    try:
+        workdir = tempfile.mkdtemp(prefix="filter-engine-")
+    except OSError as err:
+        raise fail("E048", path=os.path.join(tempfile.gettempdir(), "filter-engine-*"),
+                   problem=err.strerror or err) from err
     saved = {b.name: os.path.join(workdir, f"{b.name}.matcher") for b in spec.blocklists}
     supervisor = Supervisor(
         min(workers, len(pending)), WorkerSetup(spec, saved, out.root, fingerprint, options),
@@ -174,9 +215,23 @@ def _execute(pending, spec, out, fingerprint, options, workers, max_retries, sha
 
 
 def _save_matchers(spec: FilterSpec, paths: dict[str, str]) -> None:
-    """Build each automaton once and save it; workers memory-map the saved file."""
+    """Build each automaton once and save it; workers memory-map the saved file.
+
+    Raises:
+        PatternError: E019 when building one runs out of memory (a huge pattern or list).
+        OutputError: E048 when the saved file cannot be written (temp dir full).
+    """
     for stage in Filter(spec).blocklists:
-        stage.matcher.save(paths[stage.spec.name])
+        path = paths[stage.spec.name]
+        try:
+            stage.matcher.save(path)
+        except MemoryError as err:
+            raise fail("E019", problem=f"blocklist {stage.spec.name!r} (files: "
+                       f"{', '.join(map(str, stage.spec.files))}): out of memory while "
+                       f"building its automaton ({err or 'MemoryError'}); split or shorten "
+                       "the list, or run where more memory is free") from err
+        except OSError as err:
+            raise fail("E048", path=path, problem=err.strerror or err) from err
 
 
 def _catch_signals():

@@ -7,6 +7,9 @@ the pipes and the process sentinels together, so a worker killed mid-shard (``ki
 the OOM killer) is seen at once, reported with the shard, replaced, and the shard retried
 up to ``max_retries`` times. A shard past ``shard_timeout`` has its worker terminated (then
 killed) and counts as a failed attempt. The parent never waits without a timeout.
+An error that will recur identically (its documented exit code is not 1: a changed input
+E064, a symlink out of the output E065, a config or pattern error raised while processing)
+is not retried: the shard fails at once and the run exits with that error's code.
 A worker's errors arrive as ``ErrorRecord``s; one that cannot load the filter is raised here
 as the same class with the same code, so the CLI exits as if it had happened in-process.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from engine.errors import fail
+from engine.errors import EXIT_INCOMPLETE, exit_code_for, fail
 from engine.execution import worker
 from engine.execution.worker import WorkerSetup
 from engine.io.shards import Shard
@@ -48,6 +51,8 @@ class Outcome:
     markers: dict[str, dict] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)  # every failed attempt
     failed: dict[str, list[str]] = field(default_factory=dict)  # shards out of retries
+    #: shards failed by an error that would recur identically (not retried) -> its exit code
+    exit_codes: dict[str, int] = field(default_factory=dict)
     attempts: Counter[str] = field(default_factory=Counter)
     busy_s: float = 0.0  # worker seconds spent on shards that completed
 
@@ -170,7 +175,10 @@ class Supervisor:
             elif kind == "error":
                 shard, slot.shard, slot.deadline = slot.shard, None, float("inf")
                 assert shard is not None, "a worker reported an error with no shard"
-                self._attempt_failed(shard, str(detail.rebuild()), queue, outcome)
+                error = detail.rebuild()
+                code = exit_code_for(error)
+                self._attempt_failed(shard, str(error), queue, outcome,
+                                     None if code == EXIT_INCOMPLETE.code else code)
 
     def _died(self, slot: _Slot, queue: deque, outcome: Outcome) -> None:
         slot.proc.join(timeout=GRACE_S)
@@ -191,14 +199,19 @@ class Supervisor:
         self._attempt_failed(slot.shard, f"worker pid {slot.proc.pid} {how}{hint} while "
                              f"processing {slot.shard.uri!r}", queue, outcome)
 
-    def _attempt_failed(self, shard: Shard, why: str, queue: deque, outcome: Outcome) -> None:
+    def _attempt_failed(self, shard: Shard, why: str, queue: deque, outcome: Outcome,
+                        deterministic: int | None = None) -> None:
+        """Count a failed attempt; retry unless out of retries or ``deterministic`` (the
+        exit code of an error that a retry would only raise again)."""
         outcome.attempts[shard.unit] += 1
         outcome.errors.setdefault(shard.unit, []).append(why)
-        if outcome.attempts[shard.unit] <= self.max_retries:
+        if deterministic is None and outcome.attempts[shard.unit] <= self.max_retries:
             queue.appendleft(shard)
             self.on_event("retry", shard.unit, why)
         else:
             outcome.failed[shard.unit] = outcome.errors[shard.unit]
+            if deterministic is not None:
+                outcome.exit_codes[shard.unit] = deterministic
             self.on_event("failed", shard.unit, why)
 
     def _stop(self, slot: _Slot) -> None:

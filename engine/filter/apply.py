@@ -4,8 +4,10 @@
 ``text -> match -> classify -> decide`` on it (see ``engine.filter.stages``), and
 returns every row in exactly one place: ``kept``, ``removed`` (with a ``fe_reason`` column
 and the stage columns that explain it) or ``unreadable`` (rows whose text is not valid
-UTF-8, listed by index). In ``annotate`` mode every readable row is kept, with the decision
-and stage columns added. The shard runner uses this same object, so a pipeline stage that
+UTF-8, listed by index). With ``max_doc_bytes``, a row whose text is longer is removed with
+reason ``too_long`` and no stage reads its text (it is in the removed rows whole). In
+``annotate`` mode every readable row is kept, with the decision and stage columns added.
+The shard runner uses this same object, so a pipeline stage that
 calls it gets exactly the columns and decisions a run over files writes.
 
 Added columns: ``fe_reason`` (null when kept), ``fe_keep`` (annotate mode), per blocklist
@@ -101,7 +103,8 @@ class Filter:
 
     @property
     def reasons(self) -> list[str]:
-        """Drop reasons in the order they are checked."""
+        """Drop reasons in the order they are checked: ``too_long`` (text over
+        ``max_doc_bytes``), then the spec's ``drop_if`` reasons."""
         return list(self.decision.reasons)
 
     def load(self) -> Filter:
@@ -110,30 +113,41 @@ class Filter:
             stage.load()
         return self
 
-    def apply(self, data: pa.RecordBatch | pa.Table) -> FilterResult:
-        """Split (or annotate) one batch or table; see ``FilterResult``."""
+    def apply(self, data: pa.RecordBatch | pa.Table, *,
+              max_doc_bytes: int | None = None) -> FilterResult:
+        """Split (or annotate) one batch or table; see ``FilterResult``.
+
+        Args:
+            data: the rows.
+            max_doc_bytes: a row whose text has more UTF-8 bytes is removed with reason
+                ``too_long`` (``engine.filter.stages.TOO_LONG``) before any stage reads
+                it; None: no cap (``engine.run`` caps at 16 MiB by default).
+        """
         if isinstance(data, pa.Table):
             batches = data.combine_chunks().to_batches() or [
                 pa.RecordBatch.from_pylist([], schema=data.schema)]
-            results = [self.apply(b) for b in batches]
+            results = [self.apply(b, max_doc_bytes=max_doc_bytes) for b in batches]
             return _merge(results)
-        return self._apply_batch(data)
+        return self._apply_batch(data, max_doc_bytes)
 
     __call__ = apply
 
-    def _text(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, CheckedText]:
-        """The batch's text column, checked once for every stage; and the batch, with
-        ``string_view`` columns (the text one as checked) in layouts that can be split."""
+    def _text(self, batch: pa.RecordBatch, max_doc_bytes: int | None,
+              ) -> tuple[pa.RecordBatch, CheckedText]:
+        """The batch's text column, checked once for every stage (rows over
+        ``max_doc_bytes`` nulled, see ``CheckedText.capped``); and the batch, with
+        ``string_view`` columns (the text one as checked, long rows whole) in layouts that
+        can be split."""
         name = self.spec.text_column
         index = batch.schema.get_field_index(name)
         if index < 0:
             raise fail("E024", column=name, columns=batch.schema.names[:20])
         text = check_text(batch.column(index), where=f"column {name!r}")
-        return splittable(batch, {index: text.array}), text
+        return splittable(batch, {index: text.array}), text.capped(max_doc_bytes)
 
-    def _apply_batch(self, batch: pa.RecordBatch) -> FilterResult:
+    def _apply_batch(self, batch: pa.RecordBatch, max_doc_bytes: int | None) -> FilterResult:
         n = batch.num_rows
-        batch, text = self._text(batch)
+        batch, text = self._text(batch, max_doc_bytes)
         columns: dict[str, np.ndarray] = {}
         outputs: list[StageOutput] = []
         for stage in self.stages:
@@ -154,8 +168,8 @@ class Filter:
             return result
         kept = batch if keep.all() else batch.filter(pa.array(keep))  # usually most rows
         result.kept = pa.Table.from_batches([kept])
-        result.removed = _with(batch.take(pa.array(dropped, pa.int64())),
-                               self._annotations(outputs, dropped))
+        removed = batch if len(dropped) == n else batch.take(pa.array(dropped, pa.int64()))
+        result.removed = _with(removed, self._annotations(outputs, dropped))
         return result
 
     def _annotations(self, outputs: list[StageOutput], rows: np.ndarray) -> dict[str, pa.Array]:

@@ -24,6 +24,12 @@ TOML layout (see ``models/default-filter.toml``)::
     [drop_if]                          # named reasons, checked in order ...
     cbrn = "blocklist.cbrn >= 2"
     # ... or one string: drop_if = "a or b" (each alternative becomes a reason)
+
+Every key's type, default and allowed values are declared once, in ``CONFIG_KEYS``; the
+TOML reader and ``FilterSpec.validate`` check against it. A value of the wrong type or
+range (``batch_rows = "abc"``, ``ignore_case = "false"``, ``batch_rows = 1.5``) or a missing
+required key (``drop_if``, ``files``, a classifier's ``name`` or ``model``) is a ConfigError
+E055 naming the file, the table and the key; an unknown key is E057. Nothing is coerced.
 """
 
 from __future__ import annotations
@@ -43,6 +49,140 @@ from engine.filter.rules import BOOL, NUM, Rule, split_disjuncts
 MODES = ("drop", "annotate")
 BLOCKLIST_FIELDS = ("count", "distinct", "weight")
 TEXT_FIELDS = {"text.bytes": NUM, "text.null": BOOL, "text.empty": BOOL}
+REQUIRED = object()  # the default of a key that must be given
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key, declared once: what it holds, its default and the values it allows.
+
+    ``kind`` is ``"string"``, ``"boolean"``, ``"integer"``, ``"strings"`` (a non-empty array
+    of non-empty strings), ``"rule"`` (a rule string), ``"tables"`` (an array of tables) or
+    ``"rules"`` (a rule string, or a table of reason = rule string). The TOML reader and
+    ``FilterSpec.validate`` (a spec built in Python) check values against the same keys.
+    """
+
+    name: str
+    kind: str
+    default: object = None  # REQUIRED: no default; None: optional, unset
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    nonempty: bool = False
+
+    @property
+    def expected(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        return {
+            "string": "a non-empty string" if self.nonempty else "a string",
+            "boolean": "true or false",
+            "integer": f"an integer >= {self.minimum}",
+            "strings": "a non-empty array of non-empty strings",
+            "rule": "a rule string",
+            "tables": f"an array of tables ([[{self.name}]])",
+            "rules": "a rule string or a [drop_if] table of reason = rule",
+        }[self.kind]
+
+    def accepts(self, value: object) -> bool:
+        kind = self.kind
+        if kind in ("string", "rule"):
+            return (isinstance(value, str) and (not self.nonempty or value != "")
+                    and (not self.choices or value in self.choices))
+        if kind == "boolean":
+            return isinstance(value, bool)
+        if kind == "integer":
+            return (isinstance(value, int) and not isinstance(value, bool)
+                    and (self.minimum is None or value >= self.minimum))
+        if kind == "strings":
+            return (isinstance(value, list | tuple) and len(value) > 0
+                    and all(isinstance(v, str) and v for v in value))
+        if kind == "tables":
+            return isinstance(value, dict) or (
+                isinstance(value, list) and all(isinstance(v, dict) for v in value))
+        return isinstance(value, str | dict)  # "rules"
+
+    def check(self, value: object, where: str, label: str = "") -> None:
+        """A ConfigError (E055) naming the file (``where``), table and key unless
+        ``value`` is allowed; ``None`` passes for an optional key without a default."""
+        if value is None and self.default is None:
+            return
+        if not self.accepts(value):
+            raise fail("E055", where=where, problem=f"{label}{self.name} must be "
+                       f"{self.expected}, got {value!r} ({_type_name(value)})")
+
+
+#: Every key of the TOML config, per table ("" is the top level), declared once.
+CONFIG_KEYS: dict[str, tuple[Key, ...]] = {
+    "": (
+        Key("text_column", "string", "text", nonempty=True),
+        Key("mode", "string", "drop", choices=MODES),
+        Key("batch_rows", "integer", 8192, minimum=1),
+        Key("blocklist", "tables", ()),
+        Key("classifier", "tables", ()),
+        Key("drop_if", "rules", REQUIRED),
+    ),
+    "blocklist": (
+        Key("name", "string", "blocklist"),
+        Key("files", "strings", REQUIRED),
+        Key("ignore_case", "boolean", True),
+        Key("whole_words", "boolean", True),
+        Key("normalize", "string", choices=("nfkc",)),
+    ),
+    "classifier": (
+        Key("name", "string", REQUIRED),
+        Key("model", "string", REQUIRED, nonempty=True),
+        Key("device", "string", "cpu", choices=("cpu", "cuda")),  # classify.session.DEVICES
+        Key("threads", "integer", 1, minimum=1),
+        Key("run_if", "rule"),
+    ),
+}
+_NO_DROP_IF = ("no drop_if: a filter needs rules that say which rows to remove, either "
+               'drop_if = "<rule>" at the top of the file (before any [[table]]) or a '
+               '[drop_if] table of reason = "<rule>" lines (e.g. cbrn = "blocklist.cbrn >= 2")')
+
+
+def _type_name(value: object) -> str:
+    """What a value is, in TOML's words (``bool`` before ``int``: it is a subclass)."""
+    for cls, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"),
+                      (str, "a string"), (list | tuple, "an array"), (dict, "a table")):
+        if isinstance(value, cls):
+            return name
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def _checked(table: dict, table_name: str, where: str, label: str = "") -> dict:
+    """The keys of one config table, checked against ``CONFIG_KEYS``, defaults filled in."""
+    keys = CONFIG_KEYS[table_name]
+    allowed = [k.name for k in keys]
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise fail("E057", where=f"{where}: {label.rstrip(': ')}" if label else where,
+                   keys=unknown, allowed=sorted(allowed))
+    values = {}
+    for key in keys:
+        if key.name in table:
+            key.check(table[key.name], where, label)
+            values[key.name] = table[key.name]
+        else:
+            values[key.name] = key.default
+    return values
+
+
+def _require(values: dict, table_name: str, where: str, label: str = "") -> dict:
+    """``values`` (from ``_checked``) once every key without a default is there."""
+    for key in CONFIG_KEYS[table_name]:
+        if values[key.name] is REQUIRED:
+            problem = (_NO_DROP_IF if key.name == "drop_if" else
+                       f"{label}{key.name} is missing; it must be {key.expected}")
+            raise fail("E055", where=where, problem=problem)
+    return values
+
+
+def _label(table_name: str, entry: dict, index: int) -> str:
+    """How messages name one ``[[table]]`` entry: by its name, else by its position."""
+    name = entry.get("name")
+    return f"[[{table_name}]] {name!r}: " if isinstance(name, str) else (
+        f"[[{table_name}]] #{index}: ")
 
 
 @dataclass(frozen=True)
@@ -129,33 +269,28 @@ class FilterSpec:
                   source: str | None = None) -> FilterSpec:
         """Build a spec from the TOML structure (a dict); paths are resolved here."""
         where = source or "config"
-        data = dict(data)
-        known = {"text_column", "mode", "blocklist", "classifier", "drop_if", "batch_rows"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise fail("E057", where=where, keys=unknown, allowed=sorted(known))
+        top = _checked(dict(data), "", where)
         bases = [Path(base_dir)] if base_dir else []
-        blocklists = tuple(
-            _blocklist(entry, bases, where) for entry in _entries(data, "blocklist", where)
-        )
-        classifiers = tuple(
-            _classifier(entry, bases, where) for entry in _entries(data, "classifier", where)
-        )
-        drop_if = data.get("drop_if", ())
+        blocklists = tuple(_blocklist(entry, i, bases, where)
+                           for i, entry in enumerate(_entries(top["blocklist"]), 1))
+        classifiers = tuple(_classifier(entry, i, bases, where)
+                            for i, entry in enumerate(_entries(top["classifier"]), 1))
+        drop_if = _require(top, "", where)["drop_if"]  # after the stages, as it always was
         if isinstance(drop_if, dict):
+            for reason, rule in drop_if.items():
+                if not isinstance(rule, str):
+                    raise fail("E055", where=where, problem=f"drop_if.{reason} must be a rule "
+                               f"string, got {rule!r} ({_type_name(rule)})")
             drop_if = tuple((str(k), v) for k, v in drop_if.items())
-        elif isinstance(drop_if, str):
-            drop_if = (("drop_if", drop_if),)
         else:
-            raise fail("E055", where=where,
-                       problem="drop_if must be a string or a table of reason = rule")
+            drop_if = (("drop_if", drop_if),)
         return cls(
-            text_column=data.get("text_column", "text"),
-            mode=data.get("mode", "drop"),
+            text_column=top["text_column"],
+            mode=top["mode"],
             blocklists=blocklists,
             classifiers=classifiers,
             drop_if=drop_if,
-            batch_rows=int(data.get("batch_rows", 8192)),
+            batch_rows=top["batch_rows"],
             source=source,
         )
 
@@ -191,14 +326,16 @@ class FilterSpec:
     def validate(self) -> None:
         """Check names, modes and every rule against the fields the stages provide."""
         where = self.source or "config"
-        if self.mode not in MODES:
-            raise fail("E055", where=where, problem=f"mode {self.mode!r}: expected one of "
-                       f"{MODES}")
-        if not isinstance(self.text_column, str) or not self.text_column:
-            raise fail("E055", where=where, problem="text_column must be a non-empty string")
-        if self.batch_rows < 1:
-            raise fail("E055", where=where,
-                       problem=f"batch_rows must be >= 1, got {self.batch_rows}")
+        for key in CONFIG_KEYS[""]:  # the same declarations the TOML reader checks
+            if key.kind not in ("tables", "rules"):
+                key.check(getattr(self, key.name), where)
+        tables: dict[str, tuple[BlocklistSpec | ClassifierSpec, ...]] = {
+            "blocklist": self.blocklists, "classifier": self.classifiers}
+        for table, stages in tables.items():
+            for i, stage in enumerate(stages, 1):
+                label = _label(table, {"name": stage.name}, i)
+                for key in CONFIG_KEYS[table]:
+                    key.check(getattr(stage, key.name), where, label)
         seen: set[str] = {"text"}
         for stage in self.stage_specs():
             if not stage.name.isidentifier() or stage.name in seen:
@@ -270,13 +407,9 @@ def _stem(path: str) -> str:
     return Path(path).stem
 
 
-def _entries(data: dict, key: str, where: str) -> list[dict]:
-    value = data.get(key, [])
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise fail("E055", where=where, problem=f"[[{key}]] must be a list of tables")
-    return value
+def _entries(value: dict | list[dict]) -> list[dict]:
+    """A ``[[table]]`` array (or one ``[table]``) as a list of tables (already checked)."""
+    return [value] if isinstance(value, dict) else value
 
 
 def _resolve(pattern: str, bases: list[Path], where: str, want_dir: bool = False) -> list[str]:
@@ -295,19 +428,14 @@ def _resolve(pattern: str, bases: list[Path], where: str, want_dir: bool = False
     raise fail("E056", where=where, pattern=pattern, looked=looked)
 
 
-def _blocklist(entry: dict, bases: list[Path], where: str) -> BlocklistSpec:
-    entry = dict(entry)
-    name = entry.pop("name", "blocklist")
-    files = entry.pop("files", None)
-    if not files or not isinstance(files, list):
-        raise fail("E055", where=where, problem=f"blocklist {name!r} needs files = [...]")
-    resolved = tuple(f for pat in files for f in _resolve(pat, bases, f"{where}: blocklist"))
-    allowed = {"ignore_case", "whole_words", "normalize"}
-    if set(entry) - allowed:
-        raise fail("E057", where=f"{where}: blocklist {name!r}",
-                   keys=sorted(set(entry) - allowed), allowed=sorted(allowed))
+def _blocklist(entry: dict, index: int, bases: list[Path], where: str) -> BlocklistSpec:
+    label = _label("blocklist", entry, index)
+    values = _require(_checked(entry, "blocklist", where, label), "blocklist", where, label)
+    name = values.pop("name")
+    resolved = tuple(f for pat in values.pop("files")
+                     for f in _resolve(pat, bases, f"{where}: blocklist"))
     return BlocklistSpec(name=name, files=resolved, category_names=_categories(resolved),
-                         **entry)
+                         **values)
 
 
 def _categories(files: tuple[str, ...]) -> tuple[str, ...]:
@@ -320,18 +448,13 @@ def _categories(files: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _classifier(entry: dict, bases: list[Path], where: str) -> ClassifierSpec:
-    entry = dict(entry)
-    name = entry.pop("name", None)
-    model = entry.pop("model", None)
-    if not name or not model:
-        raise fail("E055", where=where, problem="every [[classifier]] needs name and model")
+def _classifier(entry: dict, index: int, bases: list[Path], where: str) -> ClassifierSpec:
+    label = _label("classifier", entry, index)
+    values = _require(_checked(entry, "classifier", where, label), "classifier", where, label)
+    name = values.pop("name")
+    model = values.pop("model")
     model_dir = _resolve(model, bases, f"{where}: classifier {name!r}", want_dir=True)[0]
-    allowed = {"device", "threads", "run_if"}
-    if set(entry) - allowed:
-        raise fail("E057", where=f"{where}: classifier {name!r}",
-                   keys=sorted(set(entry) - allowed), allowed=sorted(allowed))
-    return ClassifierSpec(name=name, model=model_dir, labels=_labels(model_dir), **entry)
+    return ClassifierSpec(name=name, model=model_dir, labels=_labels(model_dir), **values)
 
 
 def _labels(model_dir: str) -> tuple[str, ...]:

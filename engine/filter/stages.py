@@ -53,6 +53,9 @@ SCORE_BINS = 10
 #: The decision stage's columns.
 REASON = "decision.reason"
 KEEP = "decision.keep"
+#: The reason of a row whose text is longer than the cap given to ``Filter.apply``
+#: (``max_doc_bytes``): removed before any rule, and never read by a stage.
+TOO_LONG = "too_long"
 
 
 @dataclass(frozen=True)
@@ -352,6 +355,8 @@ class ClassifierStage:
 class DecisionStage:
     """The decision: the first drop rule that holds removes a row, with its reason.
 
+    A row whose text was over the filter's byte cap (``text.too_long``; its text reads as
+    null to every stage) is removed with reason ``too_long`` before any rule is looked at.
     Rows whose UTF-8 is invalid are neither kept nor removed (the filter reports them
     unreadable).
 
@@ -363,7 +368,7 @@ class DecisionStage:
 
     def __init__(self, drops: list[tuple[str, Rule]]):
         self.drops = drops
-        self.reasons = [reason for reason, _ in drops]
+        self.reasons = [TOO_LONG, *(reason for reason, _ in drops)]  # code 0: too_long
 
     def fields(self) -> dict[str, str]:
         return {REASON: NUM, KEEP: BOOL}
@@ -374,7 +379,10 @@ class DecisionStage:
     def run(self, text: CheckedText, columns: Mapping[str, np.ndarray]) -> StageOutput:
         n = len(text)
         readable = np.ones(n, bool) if text.invalid is None else ~text.invalid
-        reason = decide(self.drops, columns, n, eligible=readable)
+        long = np.zeros(n, bool) if text.too_long is None else text.too_long
+        rule = decide(self.drops, columns, n, eligible=readable & ~long)
+        reason = np.where(rule >= 0, rule + 1, -1).astype(np.int16)
+        reason[long] = 0
         return StageOutput({REASON: reason, KEEP: (reason < 0) & readable})
 
     def annotate(self, output: StageOutput, rows: np.ndarray) -> dict[str, pa.Array]:

@@ -10,6 +10,10 @@ exports) becomes ``large_string``, a dictionary-encoded column is decoded to its
 layout, an all-null column becomes ``string``. ``check_text`` does the whole check at a
 boundary (conversion, offsets, UTF-8) and returns a ``CheckedText`` that the matcher and
 the classifiers read as it is, without checking it again.
+
+Data read from files that Arrow does not validate itself (Arrow IPC) is checked whole,
+every column, by ``layout_problem`` before anything reads its buffers: damaged offsets make
+a batch unreadable, while invalid UTF-8 is a per-row matter (``check_text``).
 """
 
 from __future__ import annotations
@@ -82,12 +86,15 @@ class CheckedText:
             not checked (``utf8=False``: the caller validates as it reads, as the matcher
             kernel does).
         problems: ``(row, message)`` per invalid row, in row order.
+        too_long: ``bool[n]``, True where the row was longer than the cap given to
+            ``capped`` and was set to null (no stage reads it); None when no row was.
     """
 
     array: pa.Array | pa.ChunkedArray
     chunks: tuple[TextChunk, ...]
     invalid: np.ndarray | None
     problems: tuple[tuple[int, str], ...] = ()
+    too_long: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.array)
@@ -113,7 +120,27 @@ class CheckedText:
             where_now[rows] = np.arange(len(rows))
             problems = tuple((int(where_now[r]), m) for r, m in self.problems
                              if where_now[r] >= 0)
-        return CheckedText(array, _chunks_of(array, "rows taken"), invalid, problems)
+        too_long = None if self.too_long is None else self.too_long[rows]
+        return CheckedText(array, _chunks_of(array, "rows taken"), invalid, problems, too_long)
+
+    def capped(self, max_bytes: int | None) -> CheckedText:
+        """The column with every row of more than ``max_bytes`` UTF-8 bytes set to null and
+        marked in ``too_long``, so that no kernel reads (or copies) its bytes; ``self`` when
+        no row is that long or ``max_bytes`` is None."""
+        if max_bytes is None:
+            return self
+        long = self.row_bytes > max_bytes
+        if not long.any():
+            return self
+        arrays = self.array.chunks if isinstance(self.array, pa.ChunkedArray) else [self.array]
+        fixed = []
+        for array, chunk in zip(arrays, self.chunks, strict=True):
+            part = long[chunk.row_start:chunk.row_start + chunk.length]
+            fixed.append(_nulled(array, ~part) if part.any() else array)
+        column = (pa.chunked_array(fixed, self.array.type)
+                  if isinstance(self.array, pa.ChunkedArray) else fixed[0])
+        return CheckedText(column, _chunks_of(column, "capped text"), self.invalid,
+                           self.problems, long)
 
 
 def check_text(values: object, where: str = "input", *, utf8: bool = True) -> CheckedText:
@@ -189,6 +216,58 @@ def as_string_array(values: object, where: str = "input") -> pa.Array | pa.Chunk
 
 #: Layouts pyarrow cannot ``take`` or ``filter`` (version 26), and what they become.
 _VIEWS = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+
+
+def layout_problem(batch: pa.RecordBatch) -> str | None:
+    """What is wrong with the memory layout of ``batch``, or None when nothing is.
+
+    Every column is checked in full (offsets inside their data buffer, never decreasing,
+    never negative; buffers as long as the lengths say; dictionary indices in range), as
+    ``validate(full=True)`` does, except that string values are checked as bytes: invalid
+    UTF-8 is not a layout problem (the text column's rows are checked one by one later, by
+    ``check_text``). Arrow IPC readers do not run these checks; call this before anything
+    reads a batch's buffers.
+    """
+    try:
+        batch.validate(full=False)
+    except pa.ArrowInvalid as err:
+        return str(err)
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            as_bytes = _bytes_type(column.type)
+            (column if as_bytes == column.type else column.view(as_bytes)).validate(full=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:
+            return f"column {name!r}: {err}"
+    return None
+
+
+def _bytes_type(kind: pa.DataType) -> pa.DataType:
+    """``kind`` with every string type replaced by the binary type of the same layout."""
+    t = pa.types
+    if kind in _BYTES_OF:
+        return _BYTES_OF[kind]
+    if t.is_dictionary(kind):
+        return pa.dictionary(kind.index_type, _bytes_type(kind.value_type), kind.ordered)
+    if t.is_map(kind):
+        return pa.map_(_bytes_field(kind.key_field), _bytes_field(kind.item_field),
+                       kind.keys_sorted)
+    if t.is_list(kind):
+        return pa.list_(_bytes_field(kind.value_field))
+    if t.is_large_list(kind):
+        return pa.large_list(_bytes_field(kind.value_field))
+    if t.is_fixed_size_list(kind):
+        return pa.list_(_bytes_field(kind.value_field), kind.list_size)
+    if t.is_struct(kind):
+        return pa.struct([_bytes_field(kind.field(i)) for i in range(kind.num_fields)])
+    return kind
+
+
+def _bytes_field(item: pa.Field) -> pa.Field:
+    return item.with_type(_bytes_type(item.type))
+
+
+_BYTES_OF = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary(),
+             pa.string_view(): pa.binary_view()}
 
 
 def splittable(batch: pa.RecordBatch, converted: Mapping[int, pa.Array] | None = None,

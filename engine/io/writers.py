@@ -15,6 +15,7 @@ nothing in them depends on time, host or worker, so reruns produce the same byte
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -23,11 +24,28 @@ import posixpath
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.errors import fail
+from engine.errors import EngineError, fail
 from engine.io.remote import url_to_fs
 from engine.io.shards import is_remote
 
 ROW_GROUP_BYTES = 128 << 20
+#: errnos that say the output directory itself is unusable (a usage error, exit 2) rather
+#: than a disk that failed or filled up while writing (an ``OutputError``, exit 1)
+UNUSABLE_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                             errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG})
+
+
+def output_error(err: OSError, root: str, path: str) -> EngineError:
+    """The coded error for a run file (lock, manifest, report) that cannot be written:
+    E001 when the output directory cannot be used at all (read-only, not a directory, no
+    permission), E048 when writing failed (disk full, file too large, I/O error)."""
+    problem = err.strerror or str(err)
+    if err.filename and os.fspath(err.filename) != path:  # e.g. _tmp/ is a file
+        problem += f": {os.fspath(err.filename)!r}"
+    if err.errno in UNUSABLE_ERRNOS:
+        return fail("E001", argument=f"output {root!r}", problem=f"cannot write {path!r} "
+                    f"({problem}); use a writable directory for the output")
+    return fail("E048", path=path, problem=problem)
 
 
 class Output:
@@ -130,12 +148,39 @@ class Output:
         """A file that becomes ``rel`` only when committed (see ``StagedFile``)."""
         return StagedFile(self, rel, tag)
 
-    def write_json(self, rel: str, data: dict, tag: str) -> None:
-        """Commit a JSON document atomically (the marker and manifest path)."""
+    def check_usable(self) -> None:
+        """Locally, refuse a root that exists and is not a directory (the run's lock then
+        creates it; ``output_error`` words what that can meet).
+
+        Raises:
+            UsageError: E001.
+        """
+        if not self.remote and os.path.lexists(self.base) and not os.path.isdir(self.base):
+            raise fail("E001", argument=f"output {self.root!r}", problem="exists and is "
+                       "not a directory; the output must be a directory")
+
+    def write_json(self, rel: str, data: dict, tag: str, shard: str | None = None) -> None:
+        """Commit a JSON document atomically (the marker and manifest path).
+
+        Raises:
+            OutputError: E047 for a shard's marker (``shard`` given); otherwise E048, or a
+                UsageError E001 when the output cannot be used at all (``output_error``).
+        """
         payload = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
-        staged = self.open_staged(rel, tag)
-        staged.file.write(payload)
-        staged.commit()
+        staged = None
+        try:
+            staged = self.open_staged(rel, tag)
+            staged.file.write(payload)
+            staged.commit()
+        except OSError as err:
+            if staged is not None:
+                staged.abort()
+            if isinstance(err, EngineError):  # E065: a symlink leads out of the output
+                raise
+            if shard is not None:
+                raise fail("E047", shard=shard, path=rel, root=self.root,
+                           problem=err.strerror or err) from err
+            raise output_error(err, self.root, self.path(rel)) from err
 
 
 class StagedFile:
@@ -191,7 +236,8 @@ class StagedFile:
         """Drop the partial file (local temp); a remote upload that never closes never shows."""
         with contextlib.suppress(OSError):
             if self.temp is not None:
-                self._fh.close()
+                with contextlib.suppress(OSError):  # closing can fail (ENOSPC): unlink anyway
+                    self._fh.close()
                 os.unlink(self.temp)
             else:
                 discard = getattr(self._fh, "discard", None)  # s3fs: abort the multipart upload
@@ -274,16 +320,19 @@ class ParquetSink:
 
 class ShardOutputs:
     """The staged Parquet outputs of one shard (``kept``, ``removed``), created on first
-    write, finished together, then published together.
+    write, finished together, then published together: all of them or none.
 
     A failing disk (``ENOSPC``, ``EFBIG``, ``EIO``) becomes an ``OutputError`` [E047] naming
-    the shard and the file, after every staged file has been removed.
+    the shard and the file, after every staged file has been removed and every output of
+    the shard already published has been taken back (``unpublish``), so that no
+    final-named output is left without its marker.
     """
 
     def __init__(self, out: Output, uri: str, paths: dict[str, str], row_group_bytes: int):
         self.out, self.uri, self.paths = out, uri, paths
         self.row_group_bytes = row_group_bytes
         self.sinks: dict[str, ParquetSink] = {}
+        self.visible: list[str] = []  # final names published (remote: uploads completed)
 
     def write(self, name: str, table: pa.Table, create_empty: bool = False) -> None:
         if not table.num_rows and not create_empty:
@@ -301,30 +350,55 @@ class ShardOutputs:
         return name in self.sinks
 
     def finish(self) -> None:
-        """Every output durable under its temporary name."""
+        """Every output durable under its temporary name (remote: uploaded, visible)."""
         for name, sink in self.sinks.items():
             with self._failing(name):
                 sink.finish()
+                if self.out.remote:
+                    self.visible.append(self.paths[name])
 
     def publish(self) -> dict:
-        """Rename every output into place; ``{name: {path, bytes, sha256, rows}}``."""
+        """Rename every output into place; ``{name: {path, bytes, sha256, rows}}``.
+
+        Every target directory is created (and checked) before the first rename, so the
+        usual failures leave nothing published; a rename that still fails takes back the
+        renames before it.
+        """
+        if not self.out.remote:
+            for name in self.sinks:
+                with self._failing(name):
+                    os.makedirs(os.path.dirname(self.out.path(self.paths[name])),
+                                exist_ok=True)
         published = {}
         for name, sink in sorted(self.sinks.items()):
             with self._failing(name):
                 published[name] = sink.publish()
+                if not self.out.remote:
+                    self.visible.append(self.paths[name])
         return published
+
+    def unpublish(self) -> None:
+        """Remove the outputs already published (best effort): the marker could not be
+        committed, and a final-named output must not outlive a failed commit."""
+        for rel in self.visible:
+            with contextlib.suppress(OSError):
+                self.out.remove(rel)
+        self.visible = []
 
     def abort(self) -> None:
         for sink in self.sinks.values():
             sink.abort()
         self.sinks = {}
+        self.unpublish()
 
     @contextlib.contextmanager
     def _failing(self, name: str):
         try:
             yield
-        except OSError as err:
+        except BaseException as err:  # E065 and interruptions too: nothing half-published
             self.abort()
+            if not isinstance(err, OSError) or isinstance(err, EngineError):
+                raise
             raise fail("E047", shard=self.uri, path=self.paths[name], root=self.out.root,
                        problem=err.strerror or err) from err
 

@@ -10,7 +10,9 @@ anything else is refused with E039.
 
 ``convert_fasttext`` is the whole of ``filter-engine convert-fasttext`` as a library call:
 read, fold, export with a card, and optionally measure the agreement with the fasttext
-package on sample texts.
+package on sample texts. A broken fastText binding (uniform or constant probabilities, or
+errors, as fasttext-wheel gives under NumPy 2) is detected first: the check is then
+recorded as skipped, with the reason, never as a disagreement (``binding_fault``).
 """
 
 from __future__ import annotations
@@ -181,9 +183,11 @@ class Conversion:
         words, buckets: vocabulary size and hash buckets of the featurizer.
         labels: label names in output order.
         activation: how the folded table becomes probabilities (``folded.ACTIVATIONS``).
-        agreement: ``None``, or the figures recorded in the card's
-            ``quality.agreement_with_fasttext``: ``documents``, ``same_top_label``,
-            ``max_abs_prob_diff``, ``checked_on``.
+        agreement: ``None``, or what the card records in
+            ``quality.agreement_with_fasttext``: ``documents``, ``checked_on`` and either
+            the figures ``same_top_label`` and ``max_abs_prob_diff``, or ``skipped``: why
+            the installed fastText binding could not be trusted to check against (see
+            ``binding_fault``).
     """
 
     directory: Path
@@ -196,9 +200,14 @@ class Conversion:
     @property
     def agrees(self) -> bool:
         """Checked, every top label the same and every probability within ``TOLERANCE``."""
-        return (self.agreement is not None
+        return (self.agreement is not None and self.check_skipped is None
                 and self.agreement["same_top_label"] == self.agreement["documents"]
                 and self.agreement["max_abs_prob_diff"] <= TOLERANCE)
+
+    @property
+    def check_skipped(self) -> str | None:
+        """Why the check was not made (a broken fastText binding), else ``None``."""
+        return None if self.agreement is None else self.agreement.get("skipped")
 
 
 def convert_fasttext(
@@ -267,7 +276,8 @@ def convert_fasttext(
 
 def agreement_with_fasttext(bin_path: Path, model_dir: Path, texts_path: Path) -> dict[str, Any]:
     """Score ``texts_path`` (one document per line) with the fasttext package and with the
-    converted model in ``model_dir``; the agreement figures (see ``Conversion``)."""
+    converted model in ``model_dir``; the agreement figures (see ``Conversion``), or
+    ``skipped`` with the reason when the binding itself is broken (``binding_fault``)."""
     try:
         import fasttext
     except ImportError as err:
@@ -277,14 +287,50 @@ def agreement_with_fasttext(bin_path: Path, model_dir: Path, texts_path: Path) -
     clf = Classifier.load(model_dir)
     ours = clf.score(texts, all_labels=True)
     theirs = np.zeros_like(ours, dtype=np.float64)
-    names, probs = fasttext.load_model(str(bin_path)).predict(texts, k=-1)
-    for row, (row_names, row_probs) in enumerate(zip(names, probs, strict=True)):
-        for label, p in zip(row_names, row_probs, strict=True):
-            # fastText reports p + 1e-5 (it takes exp(log(p + 1e-5)))
-            theirs[row, clf.labels.index(label.removeprefix(LABEL_PREFIX))] = p - 1e-5
+    head = {"documents": len(texts), "checked_on": texts_path.name}
+    try:
+        names, probs = fasttext.load_model(str(bin_path)).predict(texts, k=-1)
+        for row, (row_names, row_probs) in enumerate(zip(names, probs, strict=True)):
+            for label, p in zip(row_names, row_probs, strict=True):
+                # fastText reports p + 1e-5 (it takes exp(log(p + 1e-5)))
+                theirs[row, clf.labels.index(label.removeprefix(LABEL_PREFIX))] = p - 1e-5
+    except Exception as err:  # a broken binding fails in its own ways (NumPy 2: ValueError)
+        return {**head, "skipped": f"the installed fastText binding fails to predict "
+                f"({type(err).__name__}: {err}); {_BINDING_ADVICE}"}
+    fault = binding_fault(texts, ours, theirs)
+    if fault is not None:
+        return {**head, "skipped": fault}
     return {
         "documents": len(texts),
         "same_top_label": int(np.sum(ours.argmax(1) == theirs.argmax(1))),
         "max_abs_prob_diff": float(np.abs(ours - theirs).max()) if len(texts) else 0.0,
         "checked_on": texts_path.name,
     }
+
+
+_BINDING_ADVICE = ("a fault of the binding (fasttext-wheel under NumPy 2 is known for it), not "
+                   "of the converted model; install fasttext-numpy2-wheel and rerun --check")
+
+
+def binding_fault(texts: list[str], ours: np.ndarray, theirs: np.ndarray) -> str | None:
+    """Why the fastText binding's answers cannot be checked against, or ``None``.
+
+    A broken binding (fasttext-wheel built for NumPy 1, run under NumPy 2) gives every label
+    the same probability, or one answer for every document. A real model does neither
+    where the converted model (the same weights) does not, so both are judged relative to
+    ``ours``; without this probe a correct conversion would be reported as disagreeing.
+    """
+    if not len(texts):
+        return None
+    labels = theirs.shape[1]
+    uniform = np.ptp(theirs, axis=1) < 1e-6
+    if uniform.all() and not (np.ptp(ours, axis=1) < 1e-6).all():
+        return (f"the installed fastText binding returns uniform probabilities "
+                f"({theirs[0, 0]:.3g} for each of {labels} labels on all {len(texts)} "
+                f"documents) while the converted model does not; {_BINDING_ADVICE}")
+    if (len(set(texts)) > 1 and np.ptp(theirs, axis=0).max() < 1e-7
+            and np.ptp(ours, axis=0).max() > TOLERANCE):
+        return (f"the installed fastText binding returns the same probabilities for all "
+                f"{len(texts)} documents while the converted model does not; "
+                f"{_BINDING_ADVICE}")
+    return None
