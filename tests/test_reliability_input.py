@@ -223,6 +223,7 @@ def _peak_worker_rss(args: list) -> tuple[int, int]:
     return int(rc), int(kib) * 1024
 
 
+@pytest.mark.slow
 def test_issue_8_one_huge_document_keeps_worker_memory_bounded(tmp_path):
     """A 48 MB document with the shipped filter (blocklist, hashed and raw-text models):
     it is removed as too_long without being scanned, and the worker's peak memory stays
@@ -247,6 +248,29 @@ def test_issue_8_one_huge_document_keeps_worker_memory_bounded(tmp_path):
     assert m["removed_by_reason"].get("too_long") == 1 and m["accounting_ok"] is True
     grown = peak - base
     assert grown < 8 * len(huge), f"peak {peak >> 20} MiB, base {base >> 20} MiB"
+
+
+def test_issue_8_raw_text_model_runs_are_sized_by_bytes(monkeypatch):
+    """A string graph's tokenizer holds many times its input: the raw-text backend feeds it
+    at most ``BATCH_BYTES`` of text per run (a longer text alone), with the same scores."""
+    from engine.classify import rawtext
+
+    clf = engine.Classifier.load(REPO / "models" / "profanity")
+    texts = pa.array(["damn " * 2000, "a fine day", None, "what the hell " * 500, "ok"] * 3)
+    whole = clf.score(texts)
+    runs = []
+    backend = clf._backend
+    real = backend.session.run
+
+    class Counting:
+        def run(self, outputs, feed):
+            runs.append(sum(len(str(x)) for x in np.asarray(next(iter(feed.values()))).ravel()))
+            return real(outputs, feed)
+
+    monkeypatch.setattr(backend, "session", Counting())
+    monkeypatch.setattr(rawtext, "BATCH_BYTES", 12_000)
+    np.testing.assert_allclose(clf.score(texts), whole, rtol=1e-6, equal_nan=True)
+    assert len(runs) > 3 and all(n <= 12_000 for n in runs), runs  # one run before
 
 
 # -- 3. a bad JSON line in a big block ----------------------------------------------------
@@ -521,6 +545,7 @@ def put_inputs(fs, bucket: str) -> None:
         json.dumps({"text": f"line {i}"}).encode() + b"\n" for i in range(200))))
 
 
+@pytest.mark.slow
 def test_issue_8_transient_store_errors_are_retried(store, tmp_path):
     fs, proxy, run_env = store
     put_inputs(fs, "fe-transient")
@@ -561,6 +586,7 @@ def test_issue_8_permanent_store_errors_are_not_retried(store, tmp_path):
     assert proxy.requests(b).count("GET") == 1
 
 
+@pytest.mark.slow
 def test_issue_8_a_store_that_stays_down_leaves_the_shard_undone(store, tmp_path):
     fs, proxy, run_env = store
     put_inputs(fs, "fe-down")

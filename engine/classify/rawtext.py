@@ -16,12 +16,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.classify.card import Card, check_io, section
 
 KIND = "raw-text"
 LOCALE = "C.UTF-8"
 BATCH_ROWS = 1024
+#: At most this many bytes of text per graph run (one longer text runs alone): a string
+#: graph's tokenizer holds many times its input, so calls are sized by bytes, not rows only.
+BATCH_BYTES = 4 << 20
 
 
 def set_string_locale(model: onnx.ModelProto, locale: str = LOCALE) -> bool:
@@ -57,10 +61,16 @@ class RawTextBackend:
     def probabilities(self, array: pa.Array) -> np.ndarray:
         """``float32[rows, k]``; null rows are scored as "" (the caller masks them)."""
         texts = array.fill_null("").to_numpy(zero_copy_only=False).astype(object)
+        ends = np.cumsum(pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False),
+                         dtype=np.int64)
         out = np.empty((len(texts), self.num_labels), np.float32)
-        for begin in range(0, len(texts), BATCH_ROWS):
-            batch = texts[begin : begin + BATCH_ROWS]
+        begin = 0
+        while begin < len(texts):
+            base = int(ends[begin - 1]) if begin else 0
+            stop = int(np.searchsorted(ends, base + BATCH_BYTES, side="right"))
+            stop = min(max(stop, begin + 1), begin + BATCH_ROWS, len(texts))
+            batch = texts[begin:stop]
             feed = batch.reshape(-1, 1) if self.column else batch
-            out[begin : begin + len(batch)] = self.session.run([self.output],
-                                                               {self.input: feed})[0]
+            out[begin:stop] = self.session.run([self.output], {self.input: feed})[0]
+            begin = stop
         return out

@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-doc-bytes", type=int, metavar="BYTES",
                         help="remove a document whose text is longer than this with reason "
                         "too_long, without scanning it (default 16 MiB; 0: no cap)")
+    parser.add_argument("--batch-mb", type=float,
+                        help="MB of text per batch the filter works on (default 64); with "
+                        "--max-doc-bytes it bounds a worker's memory")
     parser.add_argument("--split-mb", type=float, default=1024,
                         help="split Parquet files larger than this across workers by "
                         "row-group ranges (default 1024; 0: never)")
@@ -59,6 +62,8 @@ def main(args) -> int:
         raise fail("E001", argument="--max-doc-bytes",
                    problem=f"{args.max_doc_bytes} must be >= 0 (0: no cap)")
     cap = {} if args.max_doc_bytes is None else {"max_doc_bytes": args.max_doc_bytes or None}
+    if args.batch_mb is not None and args.batch_mb <= 0:
+        raise fail("E001", argument="--batch-mb", problem=f"{args.batch_mb} must be > 0")
     if args.dry_run:
         from engine.execution.dryrun import dry_run
 
@@ -76,6 +81,7 @@ def main(args) -> int:
         row_group_bytes=int(args.row_group_mb * 1e6) if args.row_group_mb else None,
         max_decompressed_bytes=args.max_decompressed_bytes,
         max_unit_bytes=int(args.split_mb * 1e6) or None, **cap,
+        batch_bytes=int(args.batch_mb * 1e6) if args.batch_mb else None,
     )
     print(result.summary(), file=sys.stderr)
     return result.exit_code
