@@ -115,3 +115,16 @@ def output_digests(out: Path) -> dict[str, str]:
             for p in sorted(out.rglob("*"))
             if p.is_file() and p.name not in ("report.json", "_manifest.json", "_lock",
                                               "_verified.json")}
+
+
+def read_as_the_job_does(path, **kw):
+    """Read a shard as the job does: again, with the column as text, when one changes type.
+    Returns the reader and its batches."""
+    from engine.io.readers import SchemaDrift, ShardReader
+
+    reader = ShardReader(str(path), "text", batch_rows=kw.pop("batch_rows", 16), **kw)
+    while True:
+        try:
+            return reader, list(reader)
+        except SchemaDrift as drift:
+            reader = reader.with_string_columns(drift.columns)

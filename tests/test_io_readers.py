@@ -9,21 +9,15 @@ import pytest
 import zstandard
 
 from engine.errors import ShardError
-from engine.io.readers import SchemaDrift, ShardReader
+from tests.runkit import read_as_the_job_does
 
 LINES = b"".join(json.dumps({"id": i, "text": f"doc {i}"}).encode() + b"\n" for i in range(50))
 
 
 def read(path, **kw):
-    """Read a shard as the job does: again, with the column as text, when one changes type."""
-    reader = ShardReader(str(path), "text", batch_rows=kw.pop("batch_rows", 16), **kw)
-    while True:
-        try:
-            batches = list(reader)
-        except SchemaDrift as drift:
-            reader = reader.with_string_columns(drift.columns)
-            continue
-        return reader, sum(b.num_rows for b in batches), batches
+    """The reader, its row count and its batches, read as the job does."""
+    reader, batches = read_as_the_job_does(path, **kw)
+    return reader, sum(b.num_rows for b in batches), batches
 
 
 def test_readers_parquet_one_row_group_at_a_time(tmp_path):

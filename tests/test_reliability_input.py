@@ -29,20 +29,18 @@ import pytest
 import engine
 from engine.errors import EngineError, ShardError
 from engine.io import readers, remote
-from engine.io.readers import SchemaDrift, ShardReader, count_rows, is_blank
-from tests.runkit import REPO, check_accounting, cli, env, markers, write_lists
+from engine.io.readers import ShardReader, count_rows, is_blank
+from tests.runkit import (
+    REPO,
+    check_accounting,
+    cli,
+    env,
+    markers,
+    read_as_the_job_does,
+    write_lists,
+)
 
-
-def read(path, **kw):
-    """Read a shard as the job does: again, with the column as text, when one changes type."""
-    reader = ShardReader(str(path), "text", batch_rows=kw.pop("batch_rows", 16), **kw)
-    while True:
-        try:
-            batches = list(reader)
-        except SchemaDrift as drift:
-            reader = reader.with_string_columns(drift.columns)
-            continue
-        return reader, batches
+read = read_as_the_job_does
 
 
 # -- 1. damaged offsets in Arrow IPC ----------------------------------------------------
