@@ -1,7 +1,7 @@
 """The package's layers: imports point one way, and nothing in ``engine/`` reaches outside it.
 
-commands -> execution -> filter -> classify/match -> io -> errors (``train`` and ``bench`` sit
-beside ``execution``). Every import in ``engine/`` is read from the source (function-level
+commands -> execution -> filter -> classify/match -> io -> errors (``train``, ``bench`` and
+``quality`` sit beside ``execution``; ``quality`` may use ``train``'s metrics and plots). Every import in ``engine/`` is read from the source (function-level
 imports too), so a lazy import cannot hide a back edge.
 """
 
@@ -25,7 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "filter": {"match", "classify", "io"},
     "execution": {"filter", "match", "classify", "io"},
     "bench": {"execution", "filter", "match", "classify", "io"},
-    "commands": {"bench", "execution", "filter", "match", "classify", "train", "io"},
+    "quality": {"filter", "match", "classify", "train", "io"},
+    "commands": {"bench", "execution", "filter", "match", "classify", "train", "quality", "io"},
     "cli": {"commands"},
     "__main__": {"cli"},
     "__init__": set(),
