@@ -33,7 +33,8 @@ def test_train_model_writes_what_the_command_writes(sms_file, tmp_path):
                          config=config, licence="CC-BY-4.0", data_source="SMS")
     assert result.directory == tmp_path / "lib" / "m"
     assert (result.labels, result.score_label) == (["ham", "spam"], "spam")
-    assert result.train_rows + result.valid_rows == 1200 and result.valid_rows == 240
+    assert (result.train_rows, result.valid_rows) == (1200, 240)
+    assert result.validation == "held-out split"
     clf = Classifier.load(result.directory)
     assert clf.card["quality"]["held_out"] == result.quality
     provenance = clf.card["provenance"]
@@ -56,6 +57,10 @@ def test_train_model_refuses_bad_settings(sms_file, tmp_path):
         train_model([sms_file], tmp_path / "m", valid_fraction=1.0)
     with pytest.raises(UsageError, match=r"\[E001\] --score-label"):
         train_model([sms_file], tmp_path / "m", score_label="eggs")
+    for setting in ("dim", "epochs", "batch_size", "lr"):  # dim 0 divided by zero
+        flag = setting.replace("_", "-")
+        with pytest.raises(UsageError, match=rf"\[E001\] --{flag}: 0 must be above 0"):
+            train_model([sms_file], tmp_path / "m", config=TrainConfig(**{setting: 0}))
     assert not (tmp_path / "m").exists()
 
 

@@ -19,14 +19,16 @@ def _param(default: float, text: str) -> Any:
 class TrainConfig:
     """Hyper-parameters (names follow fastText where the meaning is the same)."""
 
-    epochs: int = _param(5, "passes over the training split")
-    lr: float = _param(0.5, "Adam step size, decayed linearly to 0")
-    batch_size: int = _param(16, "documents per update")
+    epochs: int = _param(5, "passes over the training data")
+    lr: float = _param(0.5, "SGD step size, decayed linearly to 0 (fastText's lr)")
+    dim: int = _param(16, "embedding width while training (fastText's dim; the shipped model "
+                      "is folded to one weight per id and label whatever it is)")
+    batch_size: int = _param(16, "documents per update (1 = fastText's per-document steps)")
     word_ngrams: int = _param(2, "longest word n-gram (1 = words only)")
     bucket: int = _param(1 << 18, "hash buckets for n-grams; the model holds vocab + bucket "
                          "floats")
     minn: int = _param(0, "shortest character n-gram (with --maxn; 0 = none)")
     maxn: int = _param(0, "longest character n-gram (0 = no character n-grams)")
     min_count: int = _param(1, "words seen fewer times in training are out of vocabulary")
-    l2: float = _param(0.0, "L2 penalty on the weights")
+    l2: float = _param(0.0, "L2 weight decay on the embeddings and output rows updated")
     seed: int = _param(0, "seed of the train/validation split and the shuffling")
