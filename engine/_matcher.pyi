@@ -6,8 +6,12 @@ from typing_extensions import disjoint_base
 
 #: Row status codes written by ``classify_rows`` and the scan.
 ROW_STATUS: dict[str, int]
-#: Scan flags: whole_words, detail, spans, transform.
+#: Scan flags: whole_words, detail, spans, transform, fold, inflect.
 FLAGS: dict[str, int]
+#: Per-entry flags: sep, left_free, right_free.
+ENTRY_FLAGS: dict[str, int]
+#: ASCII bytes that are separators (``str.isspace``, ``-``, ``_``).
+SEPARATOR_BYTES: bytes
 
 def build_automaton(
     pat_data: npt.NDArray[np.uint8],
@@ -15,9 +19,13 @@ def build_automaton(
     order: npt.NDArray[np.int64],
     ignore_case: bool,
     max_table_bytes: int,
+    counts: npt.NDArray[np.int32],
+    separators: bool,
 ) -> dict:
-    """Dense DFA for unique, transformed patterns given in byte ``order``: table, classes,
-    o_pat, o_link, o_total, n_states, n_classes, stride. OverflowError if too large."""
+    """Dense DFA for unique, transformed entries given in byte ``order`` (``counts``:
+    patterns per entry; ``separators``: a run of separators matches a space): table,
+    classes, o_pat, o_link, o_total, n_states, n_classes, stride, sep_class.
+    OverflowError if too large."""
 
 def check_table(
     table: npt.NDArray[np.uint32], o_total: npt.NDArray[np.int32], S: int, C: int, W: int
@@ -30,8 +38,12 @@ def classify_rows(
     valid: npt.NDArray[np.bool_] | None,
     status: npt.NDArray[np.uint8],
     needed_bits: npt.NDArray[np.uint8] | None = None,
+    slow_bits: npt.NDArray[np.uint8] | None = None,
+    edge_bits: npt.NDArray[np.uint8] | None = None,
+    amp: bool = False,
 ) -> None:
-    """Per-row status: ascii, unicode_plain, unicode (needs lowering), invalid, null."""
+    """Per-row status: ascii, unicode_plain, unicode (needs its transform), unicode_edges,
+    slow, amp, invalid, null."""
 
 @disjoint_base  # a cdef class: no multiple inheritance with another C base
 class Automaton:
@@ -60,11 +72,16 @@ class Automaton:
         wsum: npt.NDArray[np.float64],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Scan the rows of one chunk; spans ``(row, start, end, pattern_id)`` if asked."""
+    def transform_row(
+        self, data: npt.NDArray[np.uint8]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The kernel's transform of one row: ``(fed, map_start, map_end, edges)``."""
     def scan_fed(
         self,
         fed: npt.NDArray[np.uint8],
         map_start: npt.NDArray[np.int32],
         map_end: npt.NDArray[np.int32],
+        edges: npt.NDArray[np.uint8],
         row: int,
         flags: int,
         span_row: int,

@@ -121,7 +121,8 @@ CATALOGUE: tuple[Entry, ...] = (
           "many texts"),
     Entry("E005", UsageError, "{feature} needs {package}; pip install {install}"),
     Entry("E006", UsageError, "no category {name!r}; have {categories}"),
-    Entry("E007", UsageError, "normalize={value!r}; expected None or 'nfkc'"),
+    Entry("E007", UsageError, "normalize={value!r}; expected None, 'nfkc', 'robust' or a "
+          "tuple of steps from {steps}"),
     Entry("E008", UsageError, "training data '{path}': {problem}"),
     Entry("E009", UsageError, "output {root!r} overlaps input {input!r}: {problem}; write "
           "the output outside the input tree"),

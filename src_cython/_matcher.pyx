@@ -7,6 +7,13 @@ every other byte is class 0 and leads back to the root. Failure transitions are 
 into the table, state ids are premultiplied by the class count, and states with outputs
 are numbered last, so the hot loop is one table load per byte plus one compare.
 
+With the ``separators`` step, every ASCII separator byte shares the space's class and a
+state entered by it loops on it, so a run of separators is one space; entries with a
+space find their start by walking back over the text. Rows with non-ASCII text go
+through a per-code-point transform table (lower-casing and the normalisation steps) into
+a scratch buffer first, with word edges judged on the original characters where the
+transform changes what is alphanumeric.
+
 Rows are scanned four at a time (four independent streams in one loop) so that the table
 loads of different streams overlap instead of waiting on each other.
 """
@@ -29,12 +36,26 @@ cdef enum:
     ROW_NULL = 3
     ROW_SLOW = 4
     ROW_UNICODE_PLAIN = 5   # valid UTF-8 whose lower-casing cannot change any match
+    ROW_AMP = 6             # has '&': the caller looks for character references
+    ROW_UNICODE_EDGES = 7   # unicode whose transform changes what is alphanumeric
 
 cdef enum:
     F_WHOLE_WORDS = 1
     F_DETAIL = 4
     F_SPANS = 8
     F_TRANSFORM = 16
+    F_FOLD = 32        # case is ignored: an inflection may be upper case in raw rows
+    F_INFLECT = 64     # whole words may end in -s / -es
+
+cdef enum:
+    # Per automaton entry (a transformed pattern, or its joined form).
+    ENT_SEP = 1         # holds separators: its start is found by walking back
+    ENT_LEFT_FREE = 2   # starts in a script written without spaces: no boundary before
+    ENT_RIGHT_FREE = 4  # ends in such a script: no boundary after
+
+cdef enum:
+    EDGE_START = 1
+    EDGE_END = 2
 
 cdef enum:
     N_STREAMS = 4
@@ -44,18 +65,23 @@ cdef uint32_t NO_PAGE = 0xFFFFFFFFU
 
 ROW_STATUS = {
     "ascii": ROW_ASCII, "unicode": ROW_UNICODE, "invalid": ROW_INVALID,
-    "null": ROW_NULL, "slow": ROW_SLOW, "unicode_plain": ROW_UNICODE_PLAIN,
+    "null": ROW_NULL, "slow": ROW_SLOW, "unicode_plain": ROW_UNICODE_PLAIN, "amp": ROW_AMP,
+    "unicode_edges": ROW_UNICODE_EDGES,
 }
 FLAGS = {
-    "whole_words": F_WHOLE_WORDS, "detail": F_DETAIL,
-    "spans": F_SPANS, "transform": F_TRANSFORM,
+    "whole_words": F_WHOLE_WORDS, "detail": F_DETAIL, "spans": F_SPANS,
+    "transform": F_TRANSFORM, "fold": F_FOLD, "inflect": F_INFLECT,
 }
+ENTRY_FLAGS = {"sep": ENT_SEP, "left_free": ENT_LEFT_FREE, "right_free": ENT_RIGHT_FREE}
+#: ASCII bytes that are separators (``str.isspace``, ``-``, ``_``).
+SEPARATOR_BYTES = bytes([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 45, 95])
 
 
 # --------------------------------------------------------------------------- build
 
 def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
-                    const int64_t[::1] order, bint ignore_case, int64_t max_table_bytes):
+                    const int64_t[::1] order, bint ignore_case, int64_t max_table_bytes,
+                    const int32_t[::1] counts, bint separators):
     """Build the DFA for deduplicated, already transformed UTF-8 patterns.
 
     Three passes, one dense allocation: a sparse trie (sibling lists), failure links by
@@ -63,7 +89,11 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
     each row a copy of its failure state's row with its own children written over it.
     States with outputs get the highest ids. Returns a dict of NumPy arrays and sizes
     (see ``Automaton``). Patterns must be non-empty and unique, and ``order`` must list
-    them in byte order (it makes the trie a single sweep). Raises OverflowError,
+    them in byte order (it makes the trie a single sweep). ``counts[p]``: how many
+    reported patterns entry ``p`` stands for. With ``separators`` every ASCII separator
+    byte shares the class of the space, and a state entered by a space stays there on
+    another one: a run of separators in the text matches the one space of a pattern
+    (patterns must hold no space at either end and no two in a row). Raises OverflowError,
     before the dense table is allocated, if it would exceed ``max_table_bytes`` or
     32-bit transitions.
     """
@@ -88,6 +118,11 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
     if ignore_case:
         for b in range(65, 91):
             cls[b] = cls[b + 32]
+    cdef int sep_cls = -1
+    if separators and used[32]:
+        sep_cls = cls[32]
+        for b in SEPARATOR_BYTES:
+            cls[b] = cls[32]
 
     cdef int64_t max_states = pat_data.shape[0] + 1
     trie_a = np.zeros((4, max_states), np.int32)  # first_child, next_sibling, class, pattern
@@ -139,19 +174,21 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
         raise OverflowError(
             f"the automaton would take {S * W * 4:,} bytes ({S:,} states x {W} slots), over "
             f"the limit of {max_table_bytes:,} (PatternLimits.max_automaton_bytes)")
-    return _finish_build(first_child, sibling, label, pat_at, root_child, S, C, W, cls)
+    return _finish_build(first_child, sibling, label, pat_at, root_child, S, C, W, cls,
+                         &counts[0], sep_cls)
 
 
 cdef object _finish_build(const int32_t* first_child, const int32_t* sibling,
                           const int32_t* label, const int32_t* pat_at,
                           const int32_t* root_child, int64_t S, uint32_t C, uint32_t W,
-                          uint8_t* cls):
+                          uint8_t* cls, const int32_t* counts, int sep_cls):
     """Breadth-first ids, failure and output links, and the dense table in one pass.
 
     Table layout: state ``i`` owns ``W`` slots from ``i * W`` (``W`` even, > ``C``). A
     transition to ``i`` stores ``i * W + has_output(i)``; the row sits at that address,
     so the scan indexes ``T[entry + class]`` directly and tests ``entry & 1`` for
-    outputs. An output state keeps its own id in the slot just before its row.
+    outputs. An output state keeps its own id in the slot just before its row. A state
+    entered by the separator class ``sep_cls`` (if >= 0) loops on it.
     """
     order_a = np.empty(S, np.int32)
     pos_a = np.empty(S, np.int32)
@@ -205,6 +242,8 @@ cdef object _finish_build(const int32_t* first_child, const int32_t* sibling,
                 elif W > C:
                     for c in range(C, W):
                         table[i * W + c] = 0
+                if sep_cls >= 0 and label[s] == sep_cls:
+                    row[sep_cls] = <uint32_t> (i * W + has_out[i])
             o_pat[i] = pat_at[s]
             t = first_child[s] if s else 0
             c = 0
@@ -222,7 +261,7 @@ cdef object _finish_build(const int32_t* first_child, const int32_t* sibling,
                 f = 0 if i == 0 else row[label[t]] // W
                 fail[ci] = <int32_t> f
                 o_link[ci] = <int32_t> f if pat_at[order[f]] >= 0 else o_link[f]
-                o_total[ci] = (1 if pat_at[t] >= 0 else 0) + (
+                o_total[ci] = (counts[pat_at[t]] if pat_at[t] >= 0 else 0) + (
                     o_total[o_link[ci]] if o_link[ci] >= 0 else 0)
                 has_out[ci] = o_total[ci] > 0
                 row[label[t]] = <uint32_t> (ci * W + has_out[ci])
@@ -232,6 +271,7 @@ cdef object _finish_build(const int32_t* first_child, const int32_t* sibling,
     return {
         "table": table_a, "classes": classes, "o_pat": o_pat_a, "o_link": o_link_a,
         "o_total": o_total_a, "n_states": S, "n_classes": C, "stride": W,
+        "sep_class": sep_cls,
     }
 
 
@@ -267,9 +307,12 @@ def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S
 
 # --------------------------------------------------------------------------- row status
 
-cdef inline uint8_t _row_status(const uint8_t* p, int64_t n,
-                                const uint8_t* needed_bits) noexcept nogil:
-    """One pass over a row: ascii, unicode_plain, unicode (lowering needed) or invalid.
+cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* needed_bits,
+                                const uint8_t* slow_bits, const uint8_t* edge_bits,
+                                bint amp) noexcept nogil:
+    """One pass over a row: ascii, unicode_plain, unicode (transform needed),
+    unicode_edges (and a code point in ``edge_bits``), slow (a code point in
+    ``slow_bits``), amp (an ``&``, when ``amp``) or invalid.
 
     Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. ASCII runs are
     skipped a word at a time. With ``needed_bits`` NULL every valid non-ASCII row is
@@ -277,17 +320,24 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n,
     """
     cdef int64_t i = 0
     cdef uint8_t b0, b1
-    cdef uint64_t word
+    cdef uint64_t word, x
     cdef bint seen_unicode = False, needs_lower = needed_bits == NULL
+    cdef bint seen_slow = False, seen_amp = False, seen_edge = False
+    cdef uint32_t cp
     cdef int width
     while i < n:
         if i + 8 <= n:
             memcpy(&word, p + i, 8)
             if not (word & 0x8080808080808080ULL):
+                if amp and not seen_amp:
+                    x = word ^ 0x2626262626262626ULL
+                    seen_amp = ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) != 0
                 i += 8
                 continue
         b0 = p[i]
         if b0 < 0x80:
+            if b0 == 38:
+                seen_amp = amp
             i += 1
             continue
         seen_unicode = True
@@ -316,31 +366,59 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n,
             width = 4
         else:
             return ROW_INVALID
-        if not needs_lower and _bit(needed_bits, _decode(p + i)):
-            needs_lower = True
+        if not (needs_lower and (seen_slow or slow_bits == NULL)
+                and (seen_edge or edge_bits == NULL)):
+            cp = _decode(p + i)
+            if not needs_lower and _bit(needed_bits, cp):
+                needs_lower = True
+            if slow_bits != NULL and _bit(slow_bits, cp):
+                seen_slow = True
+            if edge_bits != NULL and _bit(edge_bits, cp):
+                seen_edge = True
         i += width
+    if seen_slow:
+        return ROW_SLOW
+    if seen_amp:
+        return ROW_AMP
     if not seen_unicode:
         return ROW_ASCII
-    return ROW_UNICODE if needs_lower else ROW_UNICODE_PLAIN
+    if not needs_lower:
+        return ROW_UNICODE_PLAIN
+    return ROW_UNICODE_EDGES if seen_edge else ROW_UNICODE
 
 
 def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
-                  uint8_t[::1] status, needed_bits=None):
-    """Fill ``status`` per row: ascii, unicode_plain, unicode, invalid or null.
+                  uint8_t[::1] status, needed_bits=None, slow_bits=None, edge_bits=None,
+                  bint amp=False):
+    """Fill ``status`` per row: ascii, unicode_plain, unicode, slow, amp, invalid or null.
 
-    ``needed_bits``: code points whose lower-casing matters to the automaton; rows
-    without any are ``unicode_plain`` (scanned as they are). None: lowering not needed.
+    ``needed_bits``: code points whose transform matters to the automaton; rows
+    without any are ``unicode_plain`` (scanned as they are). None: transform not
+    needed. ``slow_bits``: code points the kernel cannot transform (the row is
+    ``slow``). ``edge_bits``: code points whose output is not alphanumeric where they
+    are (or the reverse), so that word edges must be judged on the original
+    (``unicode_edges``). ``amp``: rows with an ``&`` are ``amp`` (unless slow).
     """
     cdef Py_ssize_t n = offsets.shape[0] - 1
     cdef const uint8_t[::1] valid_v
     cdef const uint8_t[::1] needed_v
+    cdef const uint8_t[::1] slow_v
     cdef const uint8_t* needed = NULL
+    cdef const uint8_t* slow = NULL
+    cdef const uint8_t[::1] edge_v
+    cdef const uint8_t* edge = NULL
     cdef bint has_valid = valid is not None
     if has_valid:
         valid_v = valid.view(np.uint8)
     if needed_bits is not None:
         needed_v = needed_bits
         needed = &needed_v[0]
+    if slow_bits is not None:
+        slow_v = slow_bits
+        slow = &slow_v[0]
+    if edge_bits is not None:
+        edge_v = edge_bits
+        edge = &edge_v[0]
     cdef const uint8_t* d = &data[0] if data.shape[0] else NULL
     cdef Py_ssize_t r
     with nogil:
@@ -348,7 +426,8 @@ def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
             if has_valid and not valid_v[r]:
                 status[r] = ROW_NULL
             else:
-                status[r] = _row_status(d + offsets[r], offsets[r + 1] - offsets[r], needed)
+                status[r] = _row_status(d + offsets[r], offsets[r + 1] - offsets[r], needed,
+                                        slow, edge, amp)
 
 
 # --------------------------------------------------------------------------- scan
@@ -359,7 +438,14 @@ ctypedef struct Auto:
     const int32_t* o_pat
     const int32_t* o_link
     const int32_t* o_total
-    const int32_t* pat_len
+    const int32_t* pat_len      # per entry
+    const uint8_t* ent_flags    # per entry
+    const int32_t* ent_start    # entry e reports patterns ent_pid[ent_start[e]:ent_start[e + 1]]
+    const int32_t* ent_pid
+    int sep_cls                 # class of the separators (-1: none)
+    bint any_flags              # some entry has flags
+    bint any_right_free         # some entry needs no boundary after it
+    bint one_to_one             # entry e reports pattern e, and only it
     const double* weight
     const int32_t* cat_start
     const int32_t* cat_ids
@@ -445,47 +531,124 @@ cdef int _push_span(Sink* S, int64_t row, int64_t start, int64_t end, int32_t pi
     return 0
 
 
+cdef inline bint _edge_before(const Auto* A, const uint8_t* p, int64_t start,
+                              const uint8_t* edges) noexcept nogil:
+    if edges != NULL:
+        return edges[start] & EDGE_START
+    return not _alnum_before(A, p, start)
+
+
+cdef inline bint _edge_after(const Auto* A, const uint8_t* p, int64_t n, int64_t end,
+                             const uint8_t* edges) noexcept nogil:
+    if edges != NULL:
+        return (edges[end] & EDGE_END) != 0
+    return not _alnum_after(A, p, n, end)
+
+
+cdef inline bint _is_byte(const Auto* A, uint8_t b, uint8_t lower) noexcept nogil:
+    return b == lower or ((A.flags & F_FOLD) and b == lower - 32)
+
+
+cdef inline int64_t _word_end(const Auto* A, const uint8_t* p, int64_t n, int64_t end,
+                              const uint8_t* edges) noexcept nogil:
+    """Where a whole word ending at ``end`` ends: ``end`` at a word edge, else after an
+    inflection (-s, -es) followed by one (with ``F_INFLECT``), else -1."""
+    if _edge_after(A, p, n, end, edges):
+        return end
+    if not (A.flags & F_INFLECT) or end >= n:
+        return -1
+    if _is_byte(A, p[end], 115):
+        return end + 1 if _edge_after(A, p, n, end + 1, edges) else -1
+    if end + 1 < n and _is_byte(A, p[end], 101) and _is_byte(A, p[end + 1], 115):
+        return end + 2 if _edge_after(A, p, n, end + 2, edges) else -1
+    return -1
+
+
+cdef inline int64_t _walk_back(const Auto* A, const uint8_t* p, int64_t end,
+                               int64_t length) noexcept nogil:
+    """Start of an entry of ``length`` bytes with separators that ends at ``end``: a
+    run of separator bytes counts as the entry's one space."""
+    cdef int64_t i = end, seen = 0
+    while seen < length and i > 0:
+        i -= 1
+        if (A.cls[p[i]] == A.sep_cls and i + 1 < end
+                and A.cls[p[i + 1]] == A.sep_cls):
+            continue
+        seen += 1
+    return i if seen == length else -1
+
+
 cdef void _on_match(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, int64_t n,
                     int64_t end, uint32_t state, int64_t row, int64_t span_row,
-                    const int32_t* map_start, const int32_t* map_end) noexcept nogil:
-    """Record every pattern that ends at ``end`` in state ``state``."""
+                    const int32_t* map_start, const int32_t* map_end,
+                    const uint8_t* edges) noexcept nogil:
+    """Record every pattern that ends at ``end`` in state ``state``.
+
+    ``edges`` (rows the kernel or Python transformed): where whole words may start and
+    end, judged on the original text; NULL: judged on ``p`` itself (the original).
+    """
     cdef int64_t j = A.T[state - 1]
-    cdef int32_t pid, k
-    cdef int64_t start
+    cdef int32_t ent, pid, k, k2, last
+    cdef int64_t start, stop, word_end = -2
     cdef int flags = A.flags
-    if (flags & F_WHOLE_WORDS) and _alnum_after(A, p, n, end):
-        return
+    cdef bint whole = flags & F_WHOLE_WORDS
+    cdef uint8_t ef = 0
     if not (flags & (F_WHOLE_WORDS | F_DETAIL | F_SPANS)):
         S.total[row] += A.o_total[j]
         return
+    if whole and not A.any_right_free:
+        word_end = _word_end(A, p, n, end, edges)
+        if word_end < 0:
+            return
     while j >= 0:
-        pid = A.o_pat[j]
+        ent = A.o_pat[j]
         j = A.o_link[j]
-        if pid < 0:
+        if ent < 0:
             continue
-        start = end - A.pat_len[pid]
+        if A.any_flags:
+            ef = A.ent_flags[ent]
+        stop = end
+        if whole and not (ef & ENT_RIGHT_FREE):
+            if word_end == -2:
+                word_end = _word_end(A, p, n, end, edges)
+            if word_end < 0:
+                continue
+            stop = word_end
+        if ef & ENT_SEP:
+            start = _walk_back(A, p, end, A.pat_len[ent])
+        else:
+            start = end - A.pat_len[ent]
         if start < 0:  # only a corrupt automaton gets here; never read before the row
             continue
-        if (flags & F_WHOLE_WORDS) and _alnum_before(A, p, start):
+        if whole and not (ef & ENT_LEFT_FREE) and not _edge_before(A, p, start, edges):
             continue
-        S.total[row] += 1
-        if flags & F_DETAIL:
-            if stamp[pid] != row + 1:
-                stamp[pid] = <int32_t> (row + 1)
-                S.distinct[row] += 1
-            for k in range(A.cat_start[pid], A.cat_start[pid + 1]):
-                S.by_cat[row * A.ncat + A.cat_ids[k]] += 1
-            S.wsum[row] += A.weight[pid]
-        if flags & F_SPANS:
-            if map_start != NULL:
-                _push_span(S, span_row, map_start[start], map_end[end - 1], pid)
-            else:
-                _push_span(S, span_row, start, end, pid)
+        if A.one_to_one:
+            k = ent
+            last = ent + 1
+        else:
+            k = A.ent_start[ent]
+            last = A.ent_start[ent + 1]
+        while k < last:
+            pid = ent if A.one_to_one else A.ent_pid[k]
+            k += 1
+            S.total[row] += 1
+            if flags & F_DETAIL:
+                if stamp[pid] != row + 1:
+                    stamp[pid] = <int32_t> (row + 1)
+                    S.distinct[row] += 1
+                for k2 in range(A.cat_start[pid], A.cat_start[pid + 1]):
+                    S.by_cat[row * A.ncat + A.cat_ids[k2]] += 1
+                S.wsum[row] += A.weight[pid]
+            if flags & F_SPANS:
+                if map_start != NULL:
+                    _push_span(S, span_row, map_start[start], map_end[stop - 1], pid)
+                else:
+                    _push_span(S, span_row, start, stop, pid)
 
 
 cdef void _scan_one(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, int64_t n,
                     int64_t row, int64_t span_row, const int32_t* map_start,
-                    const int32_t* map_end) noexcept nogil:
+                    const int32_t* map_end, const uint8_t* edges) noexcept nogil:
     cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
     cdef uint32_t s = 0
@@ -493,7 +656,7 @@ cdef void _scan_one(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
     for i in range(n):
         s = T[s + cls[p[i]]]
         if s & 1:
-            _on_match(A, S, stamp, p, n, i + 1, s, row, span_row, map_start, map_end)
+            _on_match(A, S, stamp, p, n, i + 1, s, row, span_row, map_start, map_end, edges)
 
 
 ctypedef struct Desc:
@@ -504,6 +667,7 @@ ctypedef struct Desc:
     int64_t row
     const int32_t* map_start
     const int32_t* map_end
+    const uint8_t* edges
 
 
 ctypedef struct Stream:
@@ -530,7 +694,7 @@ cdef inline bint _next_desc(Stream* st) noexcept nogil:
 cdef inline void _emit(const Auto* A, Sink* S, int32_t* stamp, const Desc* d,
                        const uint8_t* at, uint32_t state, int64_t row_base) noexcept nogil:
     _on_match(A, S, stamp, d.p, d.n, at - d.p, state, d.row, d.row + row_base,
-              d.map_start, d.map_end)
+              d.map_start, d.map_end, d.edges)
 
 
 cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* descs,
@@ -651,20 +815,40 @@ cdef bint _sigma_is_final(Lower lower, const uint8_t* p, int64_t n, int64_t i) n
     return True
 
 
-cdef int64_t _lower_into(Lower lower, const uint8_t* p, int64_t n, uint8_t* out,
-                         int32_t* map_start, int32_t* map_end) noexcept nogil:
-    """Python's str.lower of one valid UTF-8 row, char by char, into ``out``.
+cdef int64_t _transform_into(const Auto* A, Lower lower, const uint8_t* p, int64_t n,
+                             uint8_t* out, int32_t* map_start, int32_t* map_end,
+                             uint8_t* edges) noexcept nogil:
+    """The per-code-point transform of one valid UTF-8 row into ``out``.
 
-    Capital sigma follows Python's Final_Sigma rule (see ``_sigma_is_final``).
-    Returns the output length.
+    ``lower`` holds each non-ASCII code point's output (Python's str.lower, or the
+    matcher's normalisation steps; capital sigma follows Python's Final_Sigma rule, see
+    ``_sigma_is_final``); ASCII is copied (the byte classes fold its case). With
+    ``edges``, marks where whole words may start and end, judged on the original
+    characters (a removed character is skipped; no edge inside one character's
+    output). Returns the output length.
     """
     cdef int64_t i = 0, o = 0, w, j, len_out
     cdef uint8_t b
     cdef uint32_t cp, page, e
-    cdef uint64_t word
+    cdef uint64_t word, w1, w2, w3
+    cdef bint prev_alnum = False, alnum
+    cdef bint plain = edges == NULL and map_start == NULL
     while i < n:
-        if map_start == NULL and i + 8 <= n:
-            # ASCII runs are copied a word at a time; the byte classes fold their case.
+        if plain and i + 8 <= n:
+            # ASCII runs are copied 32, then 8 bytes at a time; the byte classes fold
+            # their case.
+            while i + 32 <= n:
+                memcpy(&word, p + i, 8)
+                memcpy(&w1, p + i + 8, 8)
+                memcpy(&w2, p + i + 16, 8)
+                memcpy(&w3, p + i + 24, 8)
+                if (word | w1 | w2 | w3) & 0x8080808080808080ULL:
+                    break
+                memcpy(out + o, p + i, 32)
+                i += 32
+                o += 32
+            if i + 8 > n:
+                continue
             memcpy(&word, p + i, 8)
             if not (word & 0x8080808080808080ULL):
                 memcpy(out + o, &word, 8)
@@ -673,10 +857,14 @@ cdef int64_t _lower_into(Lower lower, const uint8_t* p, int64_t n, uint8_t* out,
                 continue
         b = p[i]
         if b < 0x80:
-            out[o] = b + 32 if 65 <= b <= 90 else b
+            out[o] = b
             if map_start != NULL:
                 map_start[o] = <int32_t> i
                 map_end[o] = <int32_t> (i + 1)
+            if edges != NULL:
+                alnum = A.ascii_alnum[b]
+                edges[o] = (0 if prev_alnum else EDGE_START) | (0 if alnum else EDGE_END)
+                prev_alnum = alnum
             o += 1
             i += 1
             continue
@@ -695,12 +883,21 @@ cdef int64_t _lower_into(Lower lower, const uint8_t* p, int64_t n, uint8_t* out,
         else:
             len_out = e & 7
             memcpy(out + o, lower.pool + (e >> 3), len_out)
-        if map_start != NULL:
-            for j in range(len_out):
-                map_start[o + j] = <int32_t> i
-                map_end[o + j] = <int32_t> (i + w)
+        if len_out:
+            if map_start != NULL:
+                for j in range(len_out):
+                    map_start[o + j] = <int32_t> i
+                    map_end[o + j] = <int32_t> (i + w)
+            if edges != NULL:
+                alnum = _alnum_cp(A, cp)
+                edges[o] = (0 if prev_alnum else EDGE_START) | (0 if alnum else EDGE_END)
+                for j in range(1, len_out):
+                    edges[o + j] = 0
+                prev_alnum = alnum
         o += len_out
         i += w
+    if edges != NULL:
+        edges[o] = EDGE_END | (0 if prev_alnum else EDGE_START)
     return o
 
 
@@ -711,10 +908,13 @@ cdef enum:
 cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* offs,
                        const uint8_t* data, uint8_t* status, int64_t n, Desc* descs,
                        Lower lower, int64_t row_base) noexcept nogil:
-    """Describe, lower-case where needed, and scan the rows block by block."""
+    """Describe, transform where needed, and scan the rows block by block."""
     cdef bint transform = A.flags & F_TRANSFORM
     cdef bint want_maps = A.flags & F_SPANS
+    cdef bint want_edges = A.flags & F_WHOLE_WORDS
+    cdef bint edged
     cdef uint8_t* scratch = NULL
+    cdef uint8_t* edges = NULL
     cdef int32_t* maps = NULL
     cdef int64_t cap = 0, need, used, r = 0, e, nd, block, out_len, length
     cdef void* grown
@@ -725,49 +925,65 @@ cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* 
         while e < n and block < BLOCK_BYTES:
             length = offs[e + 1] - offs[e]
             block += length
-            if transform and status[e] == ROW_UNICODE:
-                need += 2 * length
+            if transform and (status[e] == ROW_UNICODE or status[e] == ROW_UNICODE_EDGES):
+                need += 4 * length + 1  # MAX_OUTPUT 7 bytes from >= 2; one more edge
             e += 1
         if need + 8 > cap:
             cap = need + 8
             grown = realloc(scratch, cap)
             if grown == NULL:
                 free(scratch)
+                free(edges)
                 free(maps)
                 return False
             scratch = <uint8_t*> grown
+            if want_edges:
+                grown = realloc(edges, cap)
+                if grown == NULL:
+                    free(scratch)
+                    free(edges)
+                    free(maps)
+                    return False
+                edges = <uint8_t*> grown
             if want_maps:
                 grown = realloc(maps, 2 * cap * sizeof(int32_t))
                 if grown == NULL:
                     free(scratch)
+                    free(edges)
                     free(maps)
                     return False
                 maps = <int32_t*> grown
         nd = 0
         used = 0
         while r < e:
+            edged = want_edges and status[r] == ROW_UNICODE_EDGES
             if (status[r] == ROW_ASCII or status[r] == ROW_UNICODE_PLAIN
-                    or (status[r] == ROW_UNICODE and not transform)):
+                    or ((status[r] == ROW_UNICODE or status[r] == ROW_UNICODE_EDGES)
+                        and not transform)):
                 descs[nd].p = data + offs[r]
                 descs[nd].n = offs[r + 1] - offs[r]
                 descs[nd].row = r
                 descs[nd].map_start = NULL
                 descs[nd].map_end = NULL
+                descs[nd].edges = NULL
                 nd += 1
-            elif status[r] == ROW_UNICODE:
-                out_len = _lower_into(lower, data + offs[r], offs[r + 1] - offs[r],
-                                      scratch + used, maps + used if want_maps else NULL,
-                                      maps + cap + used if want_maps else NULL)
+            elif status[r] == ROW_UNICODE or status[r] == ROW_UNICODE_EDGES:
+                out_len = _transform_into(A, lower, data + offs[r], offs[r + 1] - offs[r],
+                                          scratch + used, maps + used if want_maps else NULL,
+                                          maps + cap + used if want_maps else NULL,
+                                          edges + used if edged else NULL)
                 descs[nd].p = scratch + used
                 descs[nd].n = out_len
                 descs[nd].row = r
                 descs[nd].map_start = maps + used if want_maps else NULL
                 descs[nd].map_end = maps + cap + used if want_maps else NULL
+                descs[nd].edges = edges + used if edged else NULL
                 nd += 1
-                used += out_len
+                used += out_len + 1
             r += 1
         _scan_descs(A, S, stamps, descs, nd, row_base)
     free(scratch)
+    free(edges)
     free(maps)
     return True
 
@@ -783,9 +999,10 @@ cdef class Automaton:
 
     def __init__(self, arrays, int32_t n_categories,
                  alnum_bits, lower_tables):
-        """``arrays``: table, classes, o_pat, o_link, o_total, pat_len, weight,
-        cat_start, cat_ids (validated by the caller); ``lower_tables``: page index,
-        entries and pool for Unicode lower-casing."""
+        """``arrays``: table, classes, o_pat, o_link, o_total, pat_len, ent_flags,
+        ent_start, ent_pid, weight, cat_start, cat_ids, sep_class (validated by the
+        caller); ``lower_tables``: page index, entries and pool of the per-code-point
+        transform, then the cased and case-ignorable bitmaps (final sigma)."""
         self.arrays = dict(arrays)
         self.arrays["alnum_bits"] = alnum_bits
         self.arrays["ascii_alnum"] = np.array(
@@ -801,13 +1018,16 @@ cdef class Automaton:
         cdef const uint8_t[::1] ignorable = self._lower_tables[4]
         self.lower.cased_bits = &cased[0]
         self.lower.ignorable_bits = &ignorable[0]
-        self.n_patterns = len(arrays["pat_len"])
+        self.n_patterns = len(arrays["weight"])
         cdef const uint32_t[::1] table = self.arrays["table"]
         cdef const uint8_t[::1] classes = self.arrays["classes"]
         cdef const int32_t[::1] o_pat = self.arrays["o_pat"]
         cdef const int32_t[::1] o_link = self.arrays["o_link"]
         cdef const int32_t[::1] o_total = self.arrays["o_total"]
         cdef const int32_t[::1] pat_len = self.arrays["pat_len"]
+        cdef const uint8_t[::1] ent_flags = self.arrays["ent_flags"]
+        cdef const int32_t[::1] ent_start = self.arrays["ent_start"]
+        cdef const int32_t[::1] ent_pid = self.arrays["ent_pid"]
         cdef const double[::1] weight = self.arrays["weight"]
         cdef const int32_t[::1] cat_start = self.arrays["cat_start"]
         cdef const int32_t[::1] cat_ids = self.arrays["cat_ids"]
@@ -819,6 +1039,17 @@ cdef class Automaton:
         self.a.o_link = &o_link[0] if o_link.shape[0] else NULL
         self.a.o_total = &o_total[0] if o_total.shape[0] else NULL
         self.a.pat_len = &pat_len[0] if pat_len.shape[0] else NULL
+        self.a.ent_flags = &ent_flags[0] if ent_flags.shape[0] else NULL
+        self.a.ent_start = &ent_start[0]
+        self.a.ent_pid = &ent_pid[0] if ent_pid.shape[0] else NULL
+        self.a.sep_cls = int(self.arrays["sep_class"])
+        flags_a = np.asarray(self.arrays["ent_flags"])
+        self.a.any_flags = bool(flags_a.any())
+        self.a.any_right_free = bool((flags_a & ENT_RIGHT_FREE).any())
+        self.a.one_to_one = bool(
+            len(self.arrays["ent_pid"]) == len(flags_a)
+            and np.array_equal(self.arrays["ent_pid"], np.arange(len(flags_a)))
+            and np.array_equal(self.arrays["ent_start"], np.arange(len(flags_a) + 1)))
         self.a.weight = &weight[0] if weight.shape[0] else NULL
         self.a.cat_start = &cat_start[0]
         self.a.cat_ids = &cat_ids[0] if cat_ids.shape[0] else NULL
@@ -835,7 +1066,8 @@ cdef class Automaton:
         Rows are taken in blocks of about ``BLOCK_BYTES``. With ``F_TRANSFORM``, the
         block's unicode rows are lower-cased into a scratch buffer first; then all rows
         of the block, original or lower-cased, go through one interleaved scan. Rows
-        marked ``ROW_SLOW`` (NFKC) are left to the caller's exact path.
+        marked ``ROW_SLOW`` are left to the caller's exact path; ``ROW_UNICODE_EDGES``
+        rows also get word edges judged on their original characters.
         """
         cdef Auto A = self.a
         A.flags = flags
@@ -869,11 +1101,36 @@ cdef class Automaton:
             S.failed = 1
         return self._take_spans(&S, flags)
 
+    def transform_row(self, const uint8_t[::1] data):
+        """The kernel's own transform of one valid UTF-8 row, with its maps and edges.
+
+        Returns ``(fed, map_start, map_end, edges)`` as
+        ``text_transform.transform_with_map`` does (ASCII keeps its case: the byte
+        classes fold it). Exact away from the code points ``classify_rows`` calls slow.
+        """
+        cdef int64_t n = data.shape[0], m
+        cdef int64_t cap = 4 * n + 8
+        out = np.empty(cap, np.uint8)
+        starts = np.empty(cap, np.int32)
+        ends = np.empty(cap, np.int32)
+        edges = np.empty(cap + 1, np.uint8)
+        cdef uint8_t[::1] ov = out
+        cdef int32_t[::1] sv = starts
+        cdef int32_t[::1] ev = ends
+        cdef uint8_t[::1] gv = edges
+        with nogil:
+            m = _transform_into(&self.a, self.lower, &data[0] if n else NULL, n, &ov[0],
+                                &sv[0], &ev[0], &gv[0])
+        return out[:m], starts[:m], ends[:m], edges[:m + 1]
+
     def scan_fed(self, const uint8_t[::1] fed, const int32_t[::1] map_start,
-                 const int32_t[::1] map_end, int64_t row, int flags, int64_t span_row,
-                 int32_t[::1] total, int32_t[::1] distinct, int32_t[:, ::1] by_cat,
-                 double[::1] wsum):
-        """Scan one already transformed row (the exact Python path); return spans."""
+                 const int32_t[::1] map_end, const uint8_t[::1] edges, int64_t row,
+                 int flags, int64_t span_row, int32_t[::1] total, int32_t[::1] distinct,
+                 int32_t[:, ::1] by_cat, double[::1] wsum):
+        """Scan one already transformed row (the exact Python path); return spans.
+
+        ``map_start``/``map_end``: original byte range of each byte; ``edges``
+        (``fed`` length + 1): where whole words may start and end."""
         cdef Auto A = self.a
         A.flags = flags
         cdef Sink S
@@ -888,10 +1145,13 @@ cdef class Automaton:
             if stamp == NULL:
                 raise MemoryError("scan: cannot allocate per-row pattern stamps")
         cdef int64_t n = fed.shape[0]
+        if map_start.shape[0] != n or map_end.shape[0] != n or edges.shape[0] != n + 1:
+            free(stamp)
+            raise ValueError("scan_fed: maps and edges do not fit the text")
         if n:
             with nogil:
                 _scan_one(&A, &S, stamp, &fed[0], n, row, span_row,
-                          &map_start[0], &map_end[0])
+                          &map_start[0], &map_end[0], &edges[0])
         free(stamp)
         return self._take_spans(&S, flags)
 

@@ -103,7 +103,8 @@ def test_spec_load_takes_none_default_a_spec_or_a_path(tmp_path, monkeypatch):
 GOOD = {
     "": {"text_column": '"text"', "mode": '"drop"', "batch_rows": "100"},
     "blocklist": {"name": '"bl"', "files": '["lists/*.txt"]', "ignore_case": "true",
-                  "whole_words": "true", "normalize": '"nfkc"'},
+                  "whole_words": "true", "normalize": '"robust"', "join": "false",
+                  "inflect": "true"},
     "classifier": {"name": '"spam"', "model": '"spam-hashed"', "device": '"cpu"',
                    "threads": "1", "run_if": '"bl.count >= 1"'},
     "drop_if": {"x": '"bl.count >= 1 and spam.score > 0.5"'},
@@ -134,8 +135,11 @@ WRONG = [
     ("blocklist", "ignore_case", '"false"', "ignore_case must be true or false, got 'false' "
      "(a string)"),
     ("blocklist", "whole_words", "1", "whole_words must be true or false, got 1"),
-    ("blocklist", "normalize", "1", "normalize must be one of 'nfkc', got 1 (an integer)"),
-    ("blocklist", "normalize", '"nfc"', "normalize must be one of 'nfkc', got 'nfc'"),
+    ("blocklist", "normalize", "1",
+     "normalize must be one of 'nfkc', 'robust', got 1 (an integer)"),
+    ("blocklist", "normalize", '"nfc"', "normalize must be one of 'nfkc', 'robust', got 'nfc'"),
+    ("blocklist", "join", '"yes"', "join must be true or false, got 'yes'"),
+    ("blocklist", "inflect", "1", "inflect must be true or false, got 1"),
     ("classifier", "name", "5", "[[classifier]] #1: name must be a string, got 5"),
     ("classifier", "model", "5", "[[classifier]] 'spam': model must be a non-empty string, "
      "got 5"),
@@ -171,7 +175,7 @@ def write_config(tmp_path, changes):
 
 def test_issue_8_the_good_config_of_the_type_tests_loads(tmp_path):
     spec = FilterSpec.from_toml(write_config(tmp_path, {}))
-    assert spec.batch_rows == 100 and spec.blocklists[0].normalize == "nfkc"
+    assert spec.batch_rows == 100 and spec.blocklists[0].normalize == "robust"
     assert spec.classifiers[0].run_if == "bl.count >= 1"
 
 

@@ -1,4 +1,9 @@
-"""``filter-engine explain``: why a text (or one row of a shard) is kept or removed."""
+"""``filter-engine explain``: why a text (or one row of a shard) is kept or removed.
+
+Besides the stage values, every blocklist match is shown with its span in the original
+text and the text as the matcher compared it (after its normalisation), so that a match
+on ``s&#97;rin`` or ``Cobalt\nStrike`` explains itself.
+"""
 
 from __future__ import annotations
 
@@ -60,15 +65,17 @@ def main(args) -> int:
     else:
         texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
         table = pa.table({spec.text_column: pa.array(texts, pa.string())})
-    result = Filter(spec).apply(table)
+    filt = Filter(spec)
+    result = filt.apply(table)
     rows = result.kept.to_pylist()
     for i, _ in result.unreadable:
         print(f"row {i}: unreadable (invalid UTF-8)")
     for row in rows:
         info = {k: v for k, v in row.items() if k.startswith("fe_")}
         text = row[spec.text_column]
+        matches = _matches(filt, text)
         if args.json:
-            print(json.dumps({"text": text, **info}, ensure_ascii=False))
+            print(json.dumps({"text": text, **info, "matches": matches}, ensure_ascii=False))
             continue
         shown = repr(text[:120] + ("..." if len(text) > 120 else "")) if text else repr(text)
         verdict = "KEEP" if info.pop("fe_keep") else f"REMOVE ({info['fe_reason']})"
@@ -77,4 +84,23 @@ def main(args) -> int:
         for key, value in info.items():
             if value not in (0, [], None):
                 print(f"    {key[3:]}: {value}")
+        for m in matches:
+            print(f"    match {m['stage']}: [{m['start']}:{m['end']}] {m['text']!r} "
+                  f"as {m['normalized']!r} = {m['pattern']!r}")
     return 0
+
+
+def _matches(filt, text: str | None) -> list[dict]:
+    """Every blocklist match in ``text``: stage, character span, the original text there,
+    what the matcher compared (normalised) and the pattern."""
+    if not text:
+        return []
+    found = []
+    for stage in filt.blocklists:
+        matcher = stage.matcher
+        for m in matcher.find(text):
+            found.append({"stage": stage.name, "start": m.start, "end": m.end,
+                          "text": text[m.start:m.end],
+                          "normalized": matcher.normalized(text[m.start:m.end]),
+                          "pattern": m.pattern})
+    return found

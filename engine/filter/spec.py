@@ -15,6 +15,9 @@ TOML layout (see ``models/default-filter.toml``)::
     files = ["blocklists/*.txt"]       # relative to the config file, then to models/
     ignore_case = true
     whole_words = true
+    normalize = "robust"               # or "nfkc"; optional, see engine.Matcher
+    join = false                       # "CobaltStrike" for "cobalt strike" (robust only)
+    inflect = true                     # -s/-es endings (default: on with "robust")
 
     [[classifier]]
     name = "spam"                      # rules say spam.score (and spam.<label>)
@@ -126,7 +129,9 @@ CONFIG_KEYS: dict[str, tuple[Key, ...]] = {
         Key("files", "strings", REQUIRED),
         Key("ignore_case", "boolean", True),
         Key("whole_words", "boolean", True),
-        Key("normalize", "string", choices=("nfkc",)),
+        Key("normalize", "string", choices=("nfkc", "robust")),
+        Key("join", "boolean", False),
+        Key("inflect", "boolean"),
     ),
     "classifier": (
         Key("name", "string", REQUIRED),
@@ -194,6 +199,8 @@ class BlocklistSpec:
     ignore_case: bool = True
     whole_words: bool = True
     normalize: str | None = None
+    join: bool = False
+    inflect: bool | None = None
     category_names: tuple[str, ...] = ()
 
     @property

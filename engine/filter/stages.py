@@ -196,7 +196,8 @@ class BlocklistStage:
             else:
                 self._matcher = Matcher.from_files(
                     self.spec.files, ignore_case=self.spec.ignore_case,
-                    whole_words=self.spec.whole_words, normalize=self.spec.normalize)
+                    whole_words=self.spec.whole_words, normalize=self.spec.normalize,
+                    join=self.spec.join, inflect=self.spec.inflect)
         return self._matcher
 
     def __getstate__(self) -> dict[str, object]:

@@ -23,7 +23,9 @@ from engine import _matcher
 from engine.errors import fail
 
 MAGIC = b"FEMATCH\0"
-FORMAT_VERSION = 1
+#: 2: automaton entries (a pattern, or its joined form) apart from patterns, entry
+#: flags, the separator class and the options normalize steps, join and inflect.
+FORMAT_VERSION = 2
 _PREFIX = struct.Struct("<8sIIQ")
 _ALIGN = 64
 
@@ -34,6 +36,9 @@ SECTION_DTYPES = {
     "o_link": np.int32,
     "o_total": np.int32,
     "pat_len": np.int32,
+    "ent_flags": np.uint8,
+    "ent_start": np.int32,
+    "ent_pid": np.int32,
     "weight": np.float64,
     "cat_start": np.int32,
     "cat_ids": np.int32,
@@ -105,6 +110,7 @@ def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
     n_classes = int(header["n_classes"])
     stride = int(header["stride"])
     n_pat = int(header["n_patterns"])
+    n_ent = int(header["n_entries"])
     n_cat = len(header["categories"])
     _expect(0 < n_classes <= 256 and stride % 2 == 0 and n_classes < stride <= n_classes + 2
             and n_states > 0, "bad automaton sizes")
@@ -116,13 +122,21 @@ def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
         raise ValueError(problem)
     _expect(arrays["classes"].size == 256 and int(arrays["classes"].max()) < n_classes,
             "bad byte classes")
-    _expect(int(arrays["o_pat"].max()) < n_pat and int(arrays["o_pat"].min()) >= -1,
-            "output pattern out of range")
+    _expect(int(arrays["o_pat"].max()) < n_ent and int(arrays["o_pat"].min()) >= -1,
+            "output entry out of range")
+    sep_class = header["sep_class"]
+    _expect(isinstance(sep_class, int) and -1 <= sep_class < n_classes, "bad separator class")
     _expect(int(arrays["o_link"].min()) >= -1
             and np.all(arrays["o_link"] < np.arange(n_states)), "output links must point back")
-    _expect(arrays["pat_len"].size == n_pat and arrays["weight"].size == n_pat,
-            "pattern arrays do not match their header")
-    _expect(n_pat == 0 or int(arrays["pat_len"].min()) > 0, "empty pattern")
+    _expect(arrays["pat_len"].size == n_ent and arrays["ent_flags"].size == n_ent
+            and arrays["weight"].size == n_pat, "pattern arrays do not match their header")
+    _expect(n_ent == 0 or int(arrays["pat_len"].min()) > 0, "empty pattern")
+    ent_start = arrays["ent_start"]
+    _expect(ent_start.size == n_ent + 1 and ent_start[0] == 0
+            and np.all(np.diff(ent_start) >= 0) and ent_start[-1] == arrays["ent_pid"].size,
+            "bad entry index")
+    _expect(arrays["ent_pid"].size == 0 or (int(arrays["ent_pid"].min()) >= 0
+            and int(arrays["ent_pid"].max()) < n_pat), "entry pattern out of range")
     cat_start = arrays["cat_start"]
     _expect(cat_start.size == n_pat + 1 and cat_start[0] == 0
             and np.all(np.diff(cat_start) >= 0) and cat_start[-1] == arrays["cat_ids"].size,

@@ -1,13 +1,17 @@
 """``engine.Matcher``: a compiled blocklist matcher over Arrow string columns.
 
-Semantics (the tests' oracle implements exactly these):
+Semantics (the tests' oracle, ``tests/oracle.py``, implements exactly these):
 
 * every occurrence counts, overlapping ones too: each (pattern, position) pair once;
 * ``ignore_case``: the same as matching ``pattern.lower()`` in ``text.lower()``;
-* ``whole_words``: an occurrence counts only where the characters just before and after
-  it (in the compared text) are a string edge or not ``str.isalnum()``;
-* ``normalize="nfkc"``: text and patterns are compared after NFKC (then lower-casing);
-  spans still point into the original text.
+* ``normalize``: text and patterns are compared after the normalisation steps (see
+  ``Matcher``); spans always point into the original text;
+* ``whole_words``: an occurrence counts only where the original characters just before
+  and after it are a string edge or not ``str.isalnum()`` (removed ignorables are
+  skipped; an edge inside what one original character became is no edge); a pattern
+  edge in a script written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer,
+  Myanmar) needs no boundary on that side; with ``inflect``, a last word may end in
+  ``-s`` or ``-es`` before the boundary (``'s`` passes anyway).
 
 The automaton is built once, then frozen; it can be saved to a versioned binary file that
 workers memory-map. Results are NumPy arrays, never a Python object per match.
@@ -15,7 +19,8 @@ workers memory-map. Results are NumPy arrays, never a Python object per match.
 
 from __future__ import annotations
 
-import unicodedata
+import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,13 +34,22 @@ from engine.errors import UsageError, fail
 from engine.io.arrow_buffers import TextChunk, check_text
 from engine.match import file_format, patterns
 from engine.match.patterns import PatternLimits, PatternSet
-from engine.match.text_transform import transform_with_map
-from engine.match.unicode_tables import kernel_tables, lowering_needed_bitmap
+from engine.match.text_transform import (
+    PRESETS,
+    STEPS,
+    exact_windows,
+    html_references,
+    normalize_text,
+    splice,
+    transform_with_map,
+    written_without_spaces,
+)
+from engine.match.unicode_tables import kernel_tables, needed_bitmap, transform_tables
 
 ROW_OK, ROW_NULL, ROW_INVALID_UTF8 = 0, 1, 2
 _KERNEL = _matcher.ROW_STATUS
 _FLAGS = _matcher.FLAGS
-_NORMALIZE = (None, "nfkc")
+_ENTRY = _matcher.ENTRY_FLAGS
 
 
 @dataclass(frozen=True)
@@ -103,20 +117,48 @@ class MatcherOptions:
     Attributes:
         ignore_case: compare ``str.lower()`` of text and patterns.
         whole_words: count only occurrences not inside a longer alphanumeric run.
-        normalize: ``None`` or ``"nfkc"``.
+        normalize: ``None``, ``"nfkc"``, ``"robust"`` or a tuple of steps (``STEPS``).
+        join: a separator between two words of a pattern may also be missing altogether
+            (all of them at once: ``CobaltStrike``); needs the ``separators`` step.
+        inflect: whole words may end in ``-s``/``-es``; None: on with ``"robust"``.
     """
 
     ignore_case: bool = True
     whole_words: bool = True
-    normalize: str | None = None
+    normalize: str | tuple[str, ...] | None = None
+    join: bool = False
+    inflect: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.inflect is None:
+            object.__setattr__(self, "inflect", self.normalize == "robust")
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The normalisation steps, in the order they apply."""
+        if isinstance(self.normalize, tuple):
+            return self.normalize
+        return PRESETS[self.normalize]
 
     @classmethod
-    def checked(cls, ignore_case: object, whole_words: object,
-                normalize: object) -> MatcherOptions:
+    def checked(cls, ignore_case: object, whole_words: object, normalize: object,
+                join: object = False, inflect: object = None) -> MatcherOptions:
         """Options from user (or file header) values; ``UsageError`` for a bad normalize."""
-        if normalize not in _NORMALIZE:
-            raise fail("E007", value=normalize)
-        return cls(bool(ignore_case), bool(whole_words), None if normalize is None else "nfkc")
+        value: str | tuple[str, ...] | None
+        if isinstance(normalize, list | tuple):
+            if not all(isinstance(s, str) and s in STEPS for s in normalize):
+                raise fail("E007", value=normalize, steps=STEPS)
+            value = tuple(s for s in STEPS if s in normalize)
+        elif normalize is None or (isinstance(normalize, str) and normalize in PRESETS):
+            value = normalize
+        else:
+            raise fail("E007", value=normalize, steps=STEPS)
+        options = cls(bool(ignore_case), bool(whole_words), value, bool(join),
+                      None if inflect is None else bool(inflect))
+        if options.join and "separators" not in options.steps:
+            raise fail("E001", argument="join", problem="join=True needs the 'separators' "
+                       "step (normalize='robust' or a tuple with 'separators')")
+        return options
 
 
 class Matcher:
@@ -132,18 +174,41 @@ class Matcher:
             ``pathlib.Path`` blocklist files (``.txt``/``.tsv``/``.jsonl``; see
             ``Matcher.from_files``).
         ignore_case: compare ``str.lower()`` of text and patterns.
-        whole_words: count only occurrences not inside a longer alphanumeric run.
-        normalize: ``None`` or ``"nfkc"``.
+        whole_words: count only occurrences not inside a longer alphanumeric run (see
+            the module docstring for the exact rule).
+        normalize: how text and patterns are normalised before they are compared:
+            ``None`` (not at all), ``"nfkc"`` (the ``nfkc`` step), ``"robust"`` (every
+            step, and ``inflect`` on), or a tuple of step names. The steps apply in this
+            order (``engine.match.text_transform`` has each exact rule):
+
+            * ``"html"``: character references (``&#97;``, ``&#x61;``, ``&amp;``; HTML5
+              rules, as ``html.unescape``) become the characters they stand for;
+            * ``"nfkc"``: Unicode NFKC (full-width, ligatures, math letters...);
+            * lower-casing with ``ignore_case`` (``str.lower``, not a step);
+            * ``"ignorables"``: characters with the UCD property
+              Default_Ignorable_Code_Point are removed (soft hyphen, zero-width space,
+              ZWNJ/ZWJ, word joiner, variation selectors, BOM...);
+            * ``"confusables"``: Latin, Cyrillic, Greek and full-width look-alikes become
+              their Unicode TS #39 prototype (Cyrillic ``а`` -> ``a``), in patterns and
+              text alike (``engine.match.robust_data``);
+            * ``"separators"``: between two words of a pattern, any non-empty run of
+              whitespace (line breaks and NBSP too), dashes (Pd) and connector
+              punctuation (``_``) matches; separators at a pattern's ends are dropped.
+        join: with ``separators``, a pattern of several words also matches with no
+            separator at all between them (``CobaltStrike`` for "cobalt strike").
+        inflect: with ``whole_words``, the last word may also end in ``-s`` or ``-es``
+            (``sarins``; the span includes the ending). None: on for ``"robust"``.
         category: the category of plain ``str`` patterns.
         limits: size limits checked before building (``PatternLimits``).
 
     Raises:
         PatternError: empty or malformed patterns, or a blocklist over the limits.
-        UsageError: ``normalize`` is not None or ``"nfkc"``.
+        UsageError: a ``normalize`` that is none of these, or ``join`` without the
+            ``separators`` step.
     """
 
     __slots__ = ("_options", "_header", "_arrays", "_categories", "_patterns",
-                 "_lowering_needed", "_kernel", "_path")
+                 "_lowering_needed", "_slow", "_edge", "_kernel", "_path")
 
     _options: MatcherOptions
     _header: dict[str, Any]
@@ -151,23 +216,27 @@ class Matcher:
     _categories: tuple[str, ...]
     _patterns: tuple[str, ...] | None
     _lowering_needed: np.ndarray | None
+    _slow: np.ndarray | None
+    _edge: np.ndarray | None
     _kernel: _matcher.Automaton
     _path: Path | None
 
     def __init__(self, patterns_: Iterable[object] = (), ignore_case: bool = True,
-                 whole_words: bool = True, normalize: str | None = None, *,
+                 whole_words: bool = True, normalize: str | tuple[str, ...] | None = None,
+                 *, join: bool = False, inflect: bool | None = None,
                  category: str = patterns.DEFAULT_CATEGORY,
                  limits: PatternLimits | None = None):
-        options = MatcherOptions.checked(ignore_case, whole_words, normalize)
+        options = MatcherOptions.checked(ignore_case, whole_words, normalize, join, inflect)
         items = patterns.from_iterable(patterns_, category)
         self._setup(*_compile(items, options, limits or PatternLimits()), path=None)
 
     @classmethod
     def from_files(cls, paths: Iterable[str | Path] | str | Path, ignore_case: bool = True,
-                   whole_words: bool = True, normalize: str | None = None, *,
+                   whole_words: bool = True, normalize: str | tuple[str, ...] | None = None,
+                   *, join: bool = False, inflect: bool | None = None,
                    limits: PatternLimits | None = None) -> Matcher:
         """Build from ``.txt``/``.tsv``/``.jsonl`` blocklists (file stem = category)."""
-        options = MatcherOptions.checked(ignore_case, whole_words, normalize)
+        options = MatcherOptions.checked(ignore_case, whole_words, normalize, join, inflect)
         files = [paths] if isinstance(paths, str | Path) else list(paths)
         items = patterns.from_files(files)
         return cls._create(*_compile(items, options, limits or PatternLimits()), path=None)
@@ -210,7 +279,8 @@ class Matcher:
         """
         try:
             options = MatcherOptions.checked(header["ignore_case"], header["whole_words"],
-                                             header["normalize"])
+                                             header["normalize"], header["join"],
+                                             header["inflect"])
             categories = tuple(str(c) for c in header["categories"])
         except (KeyError, TypeError, UsageError) as err:
             raise fail("E018", path=path or "matcher", problem=f"header: {err}") from err
@@ -220,17 +290,23 @@ class Matcher:
         self._categories = categories
         self._patterns = None
         self._path = path
+        steps = options.steps
+        transform = transform_tables(steps, options.ignore_case)
         self._lowering_needed = (
-            lowering_needed_bitmap(np.asarray(arrays["classes"]) != 0)
-            if options.ignore_case else None)
-        kernel_arrays = {k: arrays[k] for k in (
-            "table", "classes", "o_pat", "o_link", "o_total", "pat_len", "weight",
-            "cat_start", "cat_ids")}
+            needed_bitmap(transform, np.asarray(arrays["classes"]) != 0)
+            if _transforms(options) else None)
+        self._slow = transform["slow"] if transform["slow"].any() else None
+        self._edge = (transform["edge"] if options.whole_words and _transforms(options)
+                      and transform["edge"].any() else None)
+        kernel_arrays: dict[str, Any] = {k: arrays[k] for k in (
+            "table", "classes", "o_pat", "o_link", "o_total", "pat_len", "ent_flags",
+            "ent_start", "ent_pid", "weight", "cat_start", "cat_ids")}
+        kernel_arrays["sep_class"] = int(header["sep_class"])
         tables = kernel_tables()
         self._kernel = _matcher.Automaton(
             kernel_arrays, len(categories), tables["alnum"],
-            tuple(tables[name] for name in (
-                "lower_pages", "lower_entries", "lower_pool", "cased", "ignorable")))
+            (transform["lower_pages"], transform["lower_entries"], transform["lower_pool"],
+             tables["cased"], tables["ignorable"]))
 
     # ------------------------------------------------------------------ introspection
 
@@ -250,9 +326,14 @@ class Matcher:
         return self._options.whole_words
 
     @property
-    def normalize(self) -> str | None:
-        """``None`` or ``"nfkc"``."""
+    def normalize(self) -> str | tuple[str, ...] | None:
+        """``None``, ``"nfkc"``, ``"robust"`` or a tuple of steps."""
         return self._options.normalize
+
+    def normalized(self, text: str) -> str:
+        """``text`` as this matcher compares it with its patterns (separator runs as one
+        space, none at the ends): what ``explain`` shows for a match."""
+        return normalize_text(text, self._options.steps, self.ignore_case)
 
     @property
     def categories(self) -> list[str]:
@@ -288,9 +369,11 @@ class Matcher:
         return int(self._arrays["table"].nbytes)
 
     def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in (
+            ("join", self._options.join), ("inflect", self._options.inflect)) if v)
         return (f"Matcher({self.n_patterns} patterns, {len(self._categories)} categories, "
                 f"ignore_case={self.ignore_case}, whole_words={self.whole_words}, "
-                f"normalize={self.normalize!r})")
+                f"normalize={self.normalize!r}{extra})")
 
     # ------------------------------------------------------------------ matching
 
@@ -356,7 +439,9 @@ class Matcher:
             (_FLAGS["whole_words"] if self.whole_words else 0)
             | (_FLAGS["detail"] if detail else 0)
             | (_FLAGS["spans"] if spans else 0)
-            | (_FLAGS["transform"] if self.ignore_case else 0)
+            | (_FLAGS["transform"] if _transforms(self._options) else 0)
+            | (_FLAGS["fold"] if self.ignore_case else 0)
+            | (_FLAGS["inflect"] if self._options.inflect else 0)
         )
         parts: list[_Spans] = []
         for chunk in text.chunks:
@@ -376,7 +461,8 @@ class Matcher:
                     status: np.ndarray) -> list[_Spans]:
         kstatus = np.empty(chunk.length, np.uint8)
         _matcher.classify_rows(chunk.offsets, chunk.data, chunk.valid, kstatus,
-                               self._lowering_needed)
+                               self._lowering_needed, self._slow, self._edge,
+                               "html" in self._options.steps)
         if known_invalid is None:
             invalid = np.flatnonzero(kstatus == _KERNEL["invalid"])
         else:  # checked upstream: those rows are already null here
@@ -384,29 +470,41 @@ class Matcher:
         if strict and len(invalid):
             row = chunk.row_start + int(invalid[0])
             raise fail("E026", row=row, count=len(invalid))
-        if self.normalize == "nfkc":
-            self._mark_unnormalized(chunk, kstatus)
+        self._resolve_ampersands(chunk, kstatus)
         spans = [self._kernel.scan_chunk(
             chunk.offsets, chunk.data, kstatus, flags, chunk.row_start, total, distinct,
             by_cat, weight)]
         for r in np.flatnonzero(kstatus == _KERNEL["slow"]).tolist():
             text = chunk.data[chunk.offsets[r]:chunk.offsets[r + 1]].tobytes().decode()
-            fed, map_start, map_end = transform_with_map(
-                text, self.normalize == "nfkc", self.ignore_case)
+            fed, map_start, map_end, edges = self._exact(text)
             spans.append(self._kernel.scan_fed(
-                fed, map_start, map_end, r, flags, chunk.row_start + r, total, distinct,
-                by_cat, weight))
+                fed, map_start, map_end, edges, r, flags, chunk.row_start + r, total,
+                distinct, by_cat, weight))
         status[kstatus == _KERNEL["null"]] = ROW_NULL
         status[invalid] = ROW_INVALID_UTF8
         return [s for s in spans if s is not None]
 
-    def _mark_unnormalized(self, chunk: TextChunk, kstatus: np.ndarray) -> None:
-        """Send non-ASCII rows that NFKC would change to the exact Python path."""
-        unicode_rows = (kstatus == _KERNEL["unicode"]) | (kstatus == _KERNEL["unicode_plain"])
-        for r in np.flatnonzero(unicode_rows).tolist():
+    def _exact(self, text: str):
+        """``transform_with_map`` of a row, with the kernel doing all but the words
+        around its slow characters and character references."""
+        steps = self._options.steps
+        windows = exact_windows(text, _slow_pattern(steps, self.ignore_case), steps)
+        if len(windows) == 1 and windows[0][1] - windows[0][0] == len(text):
+            return transform_with_map(text, steps, self.ignore_case)
+        kernel = self._kernel.transform_row(np.frombuffer(text.encode(), np.uint8))
+        return splice(text, steps, self.ignore_case, windows, kernel)
+
+    def _resolve_ampersands(self, chunk: TextChunk, kstatus: np.ndarray) -> None:
+        """Rows with an ``&`` (``html`` step): to the exact Python path if they hold a
+        character reference, else to the kernel like any other row."""
+        for r in np.flatnonzero(kstatus == _KERNEL["amp"]).tolist():
             text = chunk.data[chunk.offsets[r]:chunk.offsets[r + 1]].tobytes().decode()
-            if not unicodedata.is_normalized("NFKC", text):
+            if html_references(text):
                 kstatus[r] = _KERNEL["slow"]
+            else:
+                _matcher.classify_rows(chunk.offsets[r:r + 2], chunk.data, None,
+                                       kstatus[r:r + 1], self._lowering_needed, self._slow,
+                                       self._edge, False)
 
 
 #: One kernel call's spans: ``(row, start, end, pattern_id)`` arrays.
@@ -422,21 +520,75 @@ def _from_bytes(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Matche
     return Matcher._create(header, arrays, path=None)
 
 
+@functools.cache
+def _slow_pattern(steps: tuple[str, ...], lower: bool) -> re.Pattern[str]:
+    """A character class of the code points the kernel leaves to Python."""
+    slow = np.unpackbits(transform_tables(steps, lower)["slow"], bitorder="little")
+    cps = np.flatnonzero(slow)
+    if not len(cps):
+        return re.compile("(?!)")
+    breaks = np.flatnonzero(np.diff(cps) != 1)
+    firsts = np.concatenate([[cps[0]], cps[breaks + 1]])
+    lasts = np.concatenate([cps[breaks], [cps[-1]]])
+    return re.compile("[" + "".join(
+        re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "")
+        for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True)) + "]")
+
+
+def _transforms(options: MatcherOptions) -> bool:
+    """Whether the kernel transforms non-ASCII rows (lower-casing or a per-character step)."""
+    return options.ignore_case or any(s != "html" for s in options.steps)
+
+
+def _entries(keys: list[bytes], options: MatcherOptions):
+    """The automaton's entries: each key, and with ``join`` its form without spaces.
+
+    Returns ``(entry keys, entry flags, ent_start, ent_pid)``: entry ``e`` reports the
+    patterns ``ent_pid[ent_start[e]:ent_start[e + 1]]`` (a joined form may equal another
+    pattern's key).
+    """
+    separators = "separators" in options.steps
+    reports: dict[bytes, list[int]] = {}
+    for pid, key in enumerate(keys):
+        reports.setdefault(key, []).append(pid)
+        if options.join and b" " in key:
+            joined = key.replace(b" ", b"")
+            if pid not in reports.setdefault(joined, []):
+                reports[joined].append(pid)
+    entry_keys = list(reports)
+    flags = np.zeros(len(entry_keys), np.uint8)
+    if separators:
+        flags[[e for e, key in enumerate(entry_keys) if b" " in key]] = _ENTRY["sep"]
+    for e, key in enumerate(entry_keys):
+        if not key.isascii():
+            text = key.decode()
+            flags[e] |= ((_ENTRY["left_free"] if written_without_spaces(text[0]) else 0)
+                         | (_ENTRY["right_free"] if written_without_spaces(text[-1]) else 0))
+    counts = [len(pids) for pids in reports.values()]
+    ent_start = np.zeros(len(entry_keys) + 1, np.int32)
+    np.cumsum(counts, out=ent_start[1:])
+    ent_pid = np.fromiter((p for pids in reports.values() for p in pids), np.int32,
+                          count=int(ent_start[-1]))
+    return entry_keys, flags, ent_start, ent_pid
+
+
 def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptions,
              limits: PatternLimits) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Build the automaton: the header and arrays ``Matcher._setup`` takes."""
-    pset = patterns.collect(items, options.normalize == "nfkc", options.ignore_case)
+    pset = patterns.collect(items, options.steps, options.ignore_case)
     if not pset.keys:
         raise fail("E010")
-    pat_data = np.frombuffer(b"".join(pset.keys), dtype=np.uint8)
-    _check_limits(pset, pat_data, limits)
-    pat_offs = np.zeros(len(pset.keys) + 1, dtype=np.int64)
-    np.cumsum([len(k) for k in pset.keys], out=pat_offs[1:])
+    _check_limits(pset, sum(len(k) for k in pset.keys), limits)
+    entry_keys, ent_flags, ent_start, ent_pid = _entries(pset.keys, options)
+    pat_data = np.frombuffer(b"".join(entry_keys), dtype=np.uint8)
+    pat_offs = np.zeros(len(entry_keys) + 1, dtype=np.int64)
+    np.cumsum([len(k) for k in entry_keys], out=pat_offs[1:])
     try:
-        order = np.array(sorted(range(len(pset.keys)), key=pset.keys.__getitem__),
+        order = np.array(sorted(range(len(entry_keys)), key=entry_keys.__getitem__),
                          dtype=np.int64)
         built = _matcher.build_automaton(pat_data, pat_offs, order, options.ignore_case,
-                                         limits.max_automaton_bytes)
+                                         limits.max_automaton_bytes, np.diff(ent_start),
+                                         "separators" in options.steps)
     except OverflowError as err:
         raise fail("E019", problem=err) from err
     texts = [t.encode() for t in pset.texts]
@@ -452,6 +604,9 @@ def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptio
         "o_link": built["o_link"],
         "o_total": built["o_total"],
         "pat_len": np.diff(pat_offs).astype(np.int32),
+        "ent_flags": ent_flags,
+        "ent_start": ent_start,
+        "ent_pid": ent_pid,
         "weight": np.asarray(pset.weights, dtype=np.float64),
         "cat_start": cat_start,
         "cat_ids": np.fromiter((c for cs in pset.pattern_categories for c in cs),
@@ -463,7 +618,12 @@ def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptio
         "engine_version": __version__,
         "ignore_case": options.ignore_case,
         "whole_words": options.whole_words,
-        "normalize": options.normalize,
+        "normalize": (list(options.normalize) if isinstance(options.normalize, tuple)
+                      else options.normalize),
+        "join": options.join,
+        "inflect": options.inflect,
+        "sep_class": int(built["sep_class"]),
+        "n_entries": len(entry_keys),
         "n_states": int(built["n_states"]),
         "n_classes": int(built["n_classes"]),
         "stride": int(built["stride"]),
@@ -473,8 +633,7 @@ def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptio
     return header, arrays
 
 
-def _check_limits(pset: PatternSet, pat_data: np.ndarray, limits: PatternLimits) -> None:
-    total_bytes = len(pat_data)
+def _check_limits(pset: PatternSet, total_bytes: int, limits: PatternLimits) -> None:
     if len(pset.keys) > limits.max_patterns:
         raise fail("E019", problem=f"{len(pset.keys):,} patterns, over the limit of "
                    f"{limits.max_patterns:,} (PatternLimits.max_patterns)")

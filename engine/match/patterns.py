@@ -49,15 +49,18 @@ class PatternSet:
 
 
 def collect(
-    items: Iterable[tuple[str, str, float, str]], nfkc: bool, lower: bool
+    items: Iterable[tuple[str, str, float, str]], steps: tuple[str, ...], lower: bool
 ) -> PatternSet:
-    """Merge ``(pattern, category, weight, where)`` items into a ``PatternSet``."""
+    """Merge ``(pattern, category, weight, where)`` items into a ``PatternSet``.
+
+    Each key is the pattern after the normalisation ``steps`` (and lower-casing).
+    """
     entries: dict[bytes, _Entry] = {}
     category_ids: dict[str, int] = {}
     for pattern, category, weight, where in items:
         if not isinstance(pattern, str):
             raise fail("E012", where=where, problem=f"pattern is {type(pattern).__name__}")
-        key = normalize_text(pattern, nfkc, lower).encode()
+        key = normalize_text(pattern, steps, lower).encode()
         if not key:
             raise fail("E011", where=where)
         if not math.isfinite(weight):
