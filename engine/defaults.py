@@ -28,9 +28,14 @@ def models_dir() -> Path:
     raise fail("E031", looked=", ".join(str(p) for p in candidates))
 
 
+#: The blocklist formats the matcher reads (``engine.match.patterns``).
+BLOCKLIST_SUFFIXES = (".txt", ".tsv", ".jsonl")
+
+
 def blocklist_files() -> list[Path]:
     """The default blocklists, one category per file."""
-    return sorted((models_dir() / "blocklists").glob("*.txt"))
+    return sorted(p for p in (models_dir() / "blocklists").iterdir()
+                  if p.suffix in BLOCKLIST_SUFFIXES)
 
 
 def sample_path() -> Path:

@@ -6,7 +6,7 @@ import pytest
 from engine.errors import SchemaError
 from engine.filter.apply import Filter
 from engine.filter.spec import FilterSpec
-from tests.runkit import write_lists
+from tests.runkit import REPO, write_lists
 
 TEXTS = ["anthrax and sarin", None, "exploit payload ransomware", "nothing here", "sarin only",
          ""]
@@ -124,13 +124,31 @@ def test_per_label_columns_of_a_multi_label_classifier(tmp_path):
     assert result.removed["text"].to_pylist() == ["rain and wind all day"]
 
 
-def test_every_stage_follows_the_stage_protocol_and_returns_its_fields():
+def test_every_stage_follows_the_stage_protocol_and_returns_its_fields(tmp_path):
     import pickle
 
     from engine.filter.stages import Stage, StageOutput
     from engine.io.arrow_buffers import check_text
 
-    f = Filter(FilterSpec.load(None)).load()
+    models = REPO / "models"
+    config = tmp_path / "every-stage.toml"  # every kind of stage (the default has no models)
+    config.write_text(f"""
+[drop_if]
+hazard = "hazard.weight >= 1.0"
+spam = "spam.score > 0.95"
+[[blocklist]]
+name = "hazard"
+files = ["{models}/blocklists/*.tsv"]
+normalize = "robust"
+[[classifier]]
+name = "spam"
+model = "{models}/spam-hashed"
+[[classifier]]
+name = "profanity"
+model = "{models}/profanity"
+run_if = "hazard.count >= 1"
+""")
+    f = Filter(FilterSpec.load(config)).load()
     assert [type(s).__name__ for s in f.stages] == [
         "TextStage", "BlocklistStage", "ClassifierStage", "ClassifierStage", "DecisionStage"]
     text = check_text(pa.array(TEXTS))

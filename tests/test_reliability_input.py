@@ -223,7 +223,7 @@ def _peak_worker_rss(args: list) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_issue_8_one_huge_document_keeps_worker_memory_bounded(tmp_path):
-    """A 48 MB document with the shipped filter (blocklist, hashed and raw-text models):
+    """A 48 MB document with the shipped filter (its robust blocklist stage):
     it is removed as too_long without being scanned, and the worker's peak memory stays
     that of small documents plus a few copies of the document itself (read, then written
     whole to removed/), instead of growing with what the stages would allocate for it."""

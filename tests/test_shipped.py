@@ -29,8 +29,10 @@ HEAVY = ("numpy", "pyarrow", "onnx", "onnxruntime")
 
 
 def _pattern_count(path: Path) -> int:
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return sum(1 for line in lines if line and not line.startswith("#"))
+    """Terms in a blocklist file, as the matcher reads them."""
+    from engine.match.patterns import from_files
+
+    return sum(1 for _ in from_files([path]))
 
 
 def test_models_json_lists_every_shipped_file(capsys):
@@ -39,7 +41,9 @@ def test_models_json_lists_every_shipped_file(capsys):
     shipped = defaults.models_dir()
     assert info["path"] == str(shipped)
     lists = {b["category"]: b for b in info["blocklists"]}
-    assert set(lists) == {p.stem for p in defaults.blocklist_files()}
+    assert set(lists) == {p.stem for p in defaults.blocklist_files()} == {
+        "chemical", "biological", "nuclear_radiological", "cyber_generic", "cyber_malware",
+        "cyber_tool", "cyber_group", "cyber_technique"}
     for path in defaults.blocklist_files():
         assert lists[path.stem]["terms"] == _pattern_count(path)
         assert lists[path.stem]["source"], f"{path.name}: no source found in its header"
@@ -94,6 +98,59 @@ def test_dash_c_default_is_the_shipped_filter_from_any_directory(tmp_path, monke
     assert main(["explain", "-c", "default", "Emotet and TrickBot", "hello world"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("REMOVE (hazard_terms)") and "KEEP  'hello world'" in lines
+
+
+def test_default_filter_is_about_hazards_only():
+    """Issue 10: no spam or profanity model in the default; every rule reads the hazard
+    blocklist; the lists are matched robustly enough to see through case and width."""
+    from engine.filter.spec import FilterSpec
+
+    spec = FilterSpec.default()
+    assert spec.classifiers == ()
+    assert [b.name for b in spec.blocklists] == ["hazard"]
+    assert all(rule.startswith("hazard.") for _, rule in spec.drop_if)
+    assert spec.blocklists[0].normalize == "robust"
+
+
+@pytest.mark.parametrize(("text", "removed"), [
+    ("Sarin is a nerve agent.", True),  # issue 10: was kept (one listed name)
+    ("Mr. Sarin went home.", False),  # a surname alone
+    ("The Regin malware.", True),
+    ("Regin, a figure of Norse myth.", False),
+    ("Nitrogen mustard is a chemotherapy drug.", False),
+    ("They built a dirty bomb, a radiological weapon.", True),
+    ("Hiroshima was destroyed by an atomic bomb.", False),  # history: needs company
+    ("Weapons-grade uranium was seized.", True),
+    ("LockBit 3.0 encrypted the files.", True),
+    ("An exploit lets a remote attacker run arbitrary code on a vulnerable server.", True),
+    ("Botox injections use botulinum toxin.", False),
+    ("import zlib; zlib.compress(data)", False),
+    ("地下鉄 サリン 事件", True),
+    ("Il a utilisé du gaz moutarde.", True),
+    ("ＳＡＲＩＮ ＮＥＲＶＥ ＡＧＥＮＴ", True),  # full width
+    ("Ѕarin, a nerve-agent.", True),  # Cyrillic look-alike, hyphen between words
+    ("s\u200barin is a nerve agent", True),  # zero-width space inside a word
+    ("Keyloggers and botnets", True),  # plurals of listed terms
+    ("An atomic bomb and a nuclear explosion.", True),  # two CBRN terms in company
+])
+def test_default_filter_decides_the_issue_examples(text, removed, capsys):
+    assert main(["explain", "-c", "default", text]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("REMOVE" if removed else "KEEP"), first
+
+
+def test_quality_filter_example_uses_the_shipped_models(capsys):
+    """The spam and profanity models moved from the default filter to an example."""
+    from engine.filter.spec import FilterSpec
+
+    example = ROOT / "examples" / "quality-filter" / "filter.toml"
+    spec = FilterSpec.from_toml(example)
+    assert {c.name for c in spec.classifiers} == {"spam", "profanity"}
+    assert all(Path(c.model).parent == defaults.models_dir() for c in spec.classifiers)
+    assert main(["explain", "-c", str(example), "hello there",
+                 "WINNER!! You have won a £1000 cash prize. Call 09061701461 to claim"]) == 0
+    out = capsys.readouterr().out
+    assert "KEEP  'hello there'" in out and "REMOVE (spam)  'WINNER!!" in out
 
 
 def test_help_imports_no_heavy_module():

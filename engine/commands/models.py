@@ -27,7 +27,8 @@ def add_arguments(parser) -> None:
 
 
 def blocklist_info(path: Path) -> dict:
-    """Category, term count and header lines of a ``.txt`` blocklist (as the matcher reads it)."""
+    """Category, term count and header lines of a blocklist (as the matcher reads it: a
+    ``.tsv`` file's first data line is its column header, not a term)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     header = []
     for line in lines:
@@ -41,10 +42,11 @@ def blocklist_info(path: Path) -> dict:
             source = match.group(1) or (header[i + 1] if i + 1 < len(header) else "")
             source = source.lstrip("# -").strip()
             break
+    terms = sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
     return {
         "category": path.stem,
         "file": path.name,
-        "terms": sum(1 for line in lines if line.strip() and not line.strip().startswith("#")),
+        "terms": terms - 1 if path.suffix == ".tsv" and terms else terms,
         "title": header[0].lstrip("# ").strip() if header else "",
         "source": source,
     }
@@ -66,9 +68,12 @@ def model_info(card_path: Path) -> dict:
 
 
 def inventory(root: Path) -> dict:
+    from engine.defaults import BLOCKLIST_SUFFIXES
+
+    lists = sorted(p for p in (root / "blocklists").iterdir() if p.suffix in BLOCKLIST_SUFFIXES)
     return {
         "path": str(root),
-        "blocklists": [blocklist_info(p) for p in sorted((root / "blocklists").glob("*.txt"))],
+        "blocklists": [blocklist_info(p) for p in lists],
         # a model directory is one with a card (engine.classify.card.CARD_FILE)
         "models": [model_info(p) for p in sorted(root.glob("*/model.json"))],
         "default_filter": str(root / "default-filter.toml"),
