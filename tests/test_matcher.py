@@ -346,3 +346,11 @@ def test_a_corrupt_pickled_matcher_is_a_matcher_state_error():
 
     with pytest.raises(MatcherStateError, match=r"\[E018\] pickled matcher"):
         _from_bytes(header, arrays)
+
+
+def test_weights_are_read_only_and_follow_pattern_ids():
+    m = Matcher([("sarin", "chemical", 0.3), ("Emotet", "malware", 1.0), ("SARIN", "x", 0.7)])
+    assert m.patterns == ["sarin", "Emotet"]
+    assert m.weights.tolist() == [0.7, 1.0]  # duplicates merged: the highest weight is kept
+    with pytest.raises(ValueError):
+        m.weights[0] = 5.0

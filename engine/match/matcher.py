@@ -358,6 +358,13 @@ class Matcher:
         """How many distinct patterns the automaton holds."""
         return int(self._header["n_patterns"])
 
+    @property
+    def weights(self) -> np.ndarray:
+        """Each pattern's weight, by pattern id (read-only), for tools that explain a score."""
+        view = np.asarray(self._arrays["weight"], np.float64).view()
+        view.flags.writeable = False
+        return view
+
     def pattern_categories(self, pattern_id: int) -> tuple[str, ...]:
         """Category names of one pattern."""
         start, end = self._arrays["cat_start"][pattern_id : pattern_id + 2]

@@ -142,6 +142,6 @@ def term_table(matcher: Matcher) -> dict[str, Term]:
     accessor for them yet, and rebuilding them from the files would repeat its merging of
     duplicate spellings (highest weight wins).
     """
-    weights = np.asarray(matcher._arrays["weight"], np.float64)
+    weights = matcher.weights
     return {text: Term(text, matcher.pattern_categories(pid), float(weights[pid]))
             for pid, text in enumerate(matcher.patterns)}
