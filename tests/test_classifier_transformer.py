@@ -65,8 +65,8 @@ def small_encoder(vocab_size: int, seed: int = 0) -> onnx.ModelProto:
     return model
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def sms_tokenizer(path):
+    """A WordPiece tokenizer (BERT pre-tokenizer, [CLS]/[SEP]) trained on the SMS texts."""
     texts, _ = sms_spam_collection()
     tok = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
@@ -75,15 +75,28 @@ def model_dir(tmp_path_factory):
         vocab_size=800, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
     tok.post_processor = tokenizers.processors.BertProcessing(
         ("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]")))
-    root = tmp_path_factory.mktemp("transformer")
-    tok.save(str(root / "tok.json"))
-    rng = np.random.default_rng(1)
-    model = add_classification_head(small_encoder(tok.get_vocab_size()), "last_hidden_state",
-                                    rng.normal(size=(HIDDEN, 3)), rng.normal(size=3))
+    tok.save(str(path))
+    return tok
+
+
+def small_model(out, tokenizer_file, spec, model=None):
+    """The small encoder + a 3-label softmax head, saved with ``spec`` as its card settings."""
+    if model is None:
+        vocab = tokenizers.Tokenizer.from_file(str(tokenizer_file)).get_vocab_size()
+        rng = np.random.default_rng(1)
+        model = add_classification_head(small_encoder(vocab), "last_hidden_state",
+                                        rng.normal(size=(HIDDEN, 3)), rng.normal(size=3))
     return save_transformer_model(
-        root / "model", name="small", model=model, tokenizer_file=root / "tok.json",
-        labels=["a", "b", "c"], score_label="c", threshold=0.5,
-        spec={"max_chars": 400, "max_length": 32, "token_budget": 96})
+        out, name="small", model=model, tokenizer_file=tokenizer_file,
+        labels=["a", "b", "c"], score_label="c", threshold=0.5, spec=spec)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("transformer")
+    sms_tokenizer(root / "tok.json")
+    return small_model(root / "model", root / "tok.json",
+                       {"max_chars": 400, "max_length": 32, "token_budget": 96})
 
 
 def one_by_one(clf, texts):
@@ -112,9 +125,10 @@ def test_text_is_cut_to_max_chars_then_truncated_to_max_length(model_dir):
     clf = Classifier.load(model_dir)
     backend = clf._backend
     long_text = "free prize " * 300
-    assert len(backend.encode([long_text])[0]) == 32
+    ids, owner = backend.windows([long_text])
+    assert len(ids) == 1 and len(ids[0]) == 32 and owner.tolist() == [0]  # max_windows = 1
     np.testing.assert_allclose(clf.score([long_text]), clf.score([long_text[:400]]), atol=1e-6)
-    assert backend.encode(["x" * 10 + " " + "y" * 1000])[0].size < 32  # cut first
+    assert backend.windows(["x" * 10 + " " + "y" * 1000])[0][0].size < 32  # cut first
 
 
 def test_batches_respect_the_token_budget(model_dir):

@@ -121,6 +121,20 @@ def section(card: Card, name: str) -> dict[str, Any]:
     return value
 
 
+def integer_setting(card: Card, key: str, value: Any, minimum: int) -> int:
+    """A card setting that must be an integer ``>= minimum`` (bools are not integers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise card.fail(f"card {key} is {value!r}; it must be an integer >= {minimum}", "E033")
+    return value
+
+
+def choice_setting(card: Card, key: str, value: Any, choices: tuple[str, ...]) -> str:
+    """A card setting that must be one of ``choices``."""
+    if value not in choices:
+        raise card.fail(f"card {key} is {value!r}; it must be one of {choices}", "E033")
+    return str(value)
+
+
 def load_graph(card: Card) -> onnx.ModelProto:
     """Read ``model.onnx`` (without external data) and check it is whole and self-contained."""
     path = card.directory / MODEL_FILE

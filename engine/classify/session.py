@@ -31,6 +31,23 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
+def missing_provider(device: str) -> str | None:
+    """Why this onnxruntime cannot run on ``device`` (one of ``DEVICES``), or ``None``.
+
+    The CPU-only ``onnxruntime`` wheel has no CUDAExecutionProvider; ``onnxruntime-gpu``
+    (the ``gpu`` extra) has, once it replaces the CPU wheel: both own the module.
+    """
+    provider = _PROVIDERS[device]
+    available = ort.get_available_providers()
+    if provider in available:
+        return None
+    return (f"device={device!r} needs onnxruntime's {provider}, but this onnxruntime "
+            f"offers {available}; pip install 'filter-engine[gpu]', then pip uninstall "
+            "onnxruntime and pip install --force-reinstall --no-deps onnxruntime-gpu (both "
+            "wheels own the onnxruntime module; CUDA and cuDNN must be installed), or use "
+            "device='cpu'")
+
+
 def open_session(card: Card, model: str | bytes, device: str,
                  threads: int) -> ort.InferenceSession:
     """An InferenceSession on ``device``; a ModelError if the device or graph is unusable.
@@ -48,14 +65,9 @@ def open_session(card: Card, model: str | bytes, device: str,
     if not isinstance(threads, int) or threads < 1:
         raise card.fail(f"threads={threads!r}; pass a positive integer", "E038")
     provider = _PROVIDERS[device]
-    available = ort.get_available_providers()
-    if provider not in available:
-        raise card.fail(
-            f"device={device!r} needs onnxruntime's {provider}, but this onnxruntime "
-            f"offers {available}; install onnxruntime-gpu (with CUDA and cuDNN) or use "
-            "device='cpu'",
-            "E038",
-        )
+    problem = missing_provider(device)
+    if problem:
+        raise card.fail(problem, "E038")
     providers = [provider] if device == "cpu" else [provider, _PROVIDERS["cpu"]]
     options = session_options(threads)
     if isinstance(model, bytes):

@@ -2,10 +2,27 @@
 
 The card's ``transformer`` object gives the tokenizer file, ``max_chars`` (text is cut
 *before* tokenizing: tokenizing a whole document only to truncate it wastes most of the
-time), ``max_length`` (truncation, special tokens included) and ``token_budget`` (tokens
-per padded batch). Documents are tokenized, sorted by length, cut into batches whose padded
-size stays within the budget, run, and written back in input order, so padding waste is
-small and results do not depend on batch composition.
+time), ``max_length`` (tokens per window, special tokens included) and ``token_budget``
+(tokens per padded batch).
+
+Long documents: with ``max_windows`` above 1, a document is scored as overlapping windows
+of ``max_length`` tokens, each window sharing ``stride`` tokens with the one before (the
+tokenizer's own overflow, special tokens added to every window), at most ``max_windows``
+windows from the start of the (cut) text, and the window scores are reduced per label by
+``reduce``: ``"max"`` (the default: a document is as bad as its worst passage) or
+``"mean"``. ``max_windows = 1`` (the default) is plain truncation, and a document that
+fits in one window scores the same whatever the settings.
+
+Windows from all documents are sorted by length, cut into batches whose padded size stays
+within the budget, run, and written back in input order, so padding waste is small and
+results do not depend on batch composition (except under int8 dynamic quantization, whose
+activation scales come from the whole batch tensor). Each batch runs through onnxruntime's
+IO binding: on CUDA the inputs are copied to the device once and the output is bound on
+the device, so nothing round-trips through host buffers that ``session.run`` allocates.
+fp16 for tensor cores is a property of the graph, not of this code: convert ``model.onnx``
+offline (onnxconverter-common's ``float16.convert_float_to_float16(model,
+keep_io_types=True)``, inputs stay int64 and the output float32) and ship that directory
+for GPU use; it has not been measured here (no GPU on the reference host).
 
 ``add_classification_head`` appends masked mean pooling + a linear layer + softmax/sigmoid
 to an encoder whose output is ``last_hidden_state``.
@@ -22,22 +39,25 @@ import onnxruntime as ort
 import pyarrow as pa
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.classify.card import Card, check_io, section
+from engine.classify.card import Card, check_io, choice_setting, integer_setting, section
 from engine.errors import fail
 
 KIND = "transformer"
 TOKENIZER_FILE = "tokenizer.json"
 OUTPUT = "probabilities"
 DEFAULTS: dict[str, Any] = {"max_chars": 6000, "max_length": 512, "token_budget": 16384,
-                            "token_type_ids": False}
+                            "token_type_ids": False, "max_windows": 1, "stride": 0,
+                            "reduce": "max"}
+REDUCE = ("max", "mean")
 
 
 def transformer_spec(card: Card) -> dict[str, Any]:
     """The card's ``transformer`` object over ``DEFAULTS``, type-checked."""
     spec = {**DEFAULTS, **section(card, "transformer")}
-    for key in ("max_chars", "max_length", "token_budget"):
-        if not isinstance(spec[key], int) or spec[key] < 1:
-            raise card.fail(f"card transformer.{key} must be a positive integer", "E033")
+    for key, minimum in (("max_chars", 1), ("max_length", 1), ("token_budget", 1),
+                         ("max_windows", 1), ("stride", 0)):
+        integer_setting(card, f"transformer.{key}", spec[key], minimum)
+    choice_setting(card, "transformer.reduce", spec["reduce"], REDUCE)
     if spec["token_budget"] < spec["max_length"]:
         raise card.fail("card transformer.token_budget must be at least max_length", "E033")
     return spec
@@ -67,7 +87,12 @@ class TransformerBackend:
         except Exception as err:  # tokenizers raises a bare Exception on bad JSON
             raise card.fail(f"{path.name} is not a readable tokenizer ({err})", "E037") from err
         tokenizer.no_padding()
-        tokenizer.enable_truncation(self.spec["max_length"])
+        room = self.spec["max_length"] - tokenizer.num_special_tokens_to_add(is_pair=False)
+        if self.spec["stride"] >= max(room, 1):  # the tokenizer panics rather than refuse
+            raise card.fail(f"card transformer.stride={self.spec['stride']} must be below the "
+                            f"{room} text tokens of a {self.spec['max_length']}-token window",
+                            "E033")
+        tokenizer.enable_truncation(self.spec["max_length"], stride=self.spec["stride"])
         self.tokenizer = tokenizer
         self.pad_id = int(self.spec.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
         self.num_labels = len(card.labels)
@@ -76,20 +101,29 @@ class TransformerBackend:
         """Attach the session; ``threads > 1`` also lets the tokenizer use its pool."""
         self.session = session
         self.threads = threads
+        self.device = "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
 
-    def encode(self, texts: list[str]) -> list[np.ndarray]:
-        """Token ids per text (cut to ``max_chars``, truncated to ``max_length``).
+    def windows(self, texts: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Token ids per window, and the index of the text each window belongs to.
 
-        With one thread, texts are encoded one by one: ``encode_batch`` runs on a
-        process-wide Rust pool with a thread per core, which oversubscribes a host running
-        one worker per core.
+        Text is cut to ``max_chars``, then tokenized into windows of ``max_length`` tokens
+        overlapping by ``stride``; the first ``max_windows`` windows of each text are kept
+        (every text has at least one, ``[CLS] [SEP]`` for ""), in text order. With one
+        thread, texts are encoded one by one: ``encode_batch`` runs on a process-wide Rust
+        pool with a thread per core, which oversubscribes a host running one worker per core.
         """
         cut = [t[: self.spec["max_chars"]] for t in texts]
         if self.threads == 1:
             encodings = [self.tokenizer.encode(t) for t in cut]
         else:
             encodings = self.tokenizer.encode_batch(cut)
-        return [np.asarray(e.ids, np.int64) for e in encodings]
+        extra = self.spec["max_windows"] - 1
+        ids, owner = [], []
+        for row, encoding in enumerate(encodings):
+            for window in [encoding, *(encoding.overflowing[:extra] if extra else ())]:
+                ids.append(np.asarray(window.ids, np.int64))
+                owner.append(row)
+        return ids, np.asarray(owner, np.int64)
 
     def batches(self, lengths: np.ndarray) -> Iterator[np.ndarray]:
         """Index arrays into ``lengths``: sorted by length, padded size within the budget."""
@@ -103,12 +137,20 @@ class TransformerBackend:
             yield order[start:end]
             start = end
 
-    def probabilities(self, array: pa.Array) -> np.ndarray:
-        """``float32[rows, k]``; null rows are scored as "" (the caller masks them)."""
-        texts = array.fill_null("").to_pylist()
-        ids = self.encode(texts)
+    def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """One batch through IO binding: inputs placed on the session's device, the output
+        bound there and copied back once."""
+        binding = self.session.io_binding()
+        for name, value in feed.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, self.device))
+        binding.bind_output(OUTPUT, self.device)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    def window_probabilities(self, ids: list[np.ndarray]) -> np.ndarray:
+        """``float32[windows, k]``: every window scored, batched by sorted length."""
         lengths = np.array([max(len(x), 1) for x in ids], np.int64)
-        out = np.empty((len(texts), self.num_labels), np.float32)
+        out = np.empty((len(ids), self.num_labels), np.float32)
         for rows in self.batches(lengths):
             width = int(lengths[rows].max())
             input_ids = np.full((len(rows), width), self.pad_id, np.int64)
@@ -119,8 +161,29 @@ class TransformerBackend:
             feed = {"input_ids": input_ids, "attention_mask": mask}
             if self.spec["token_type_ids"]:
                 feed["token_type_ids"] = np.zeros_like(input_ids)
-            out[rows] = self.session.run([OUTPUT], feed)[0]
+            out[rows] = self.run(feed)
         return out
+
+    def probabilities(self, array: pa.Array) -> np.ndarray:
+        """``float32[rows, k]``; null rows are scored as "" (the caller masks them)."""
+        texts = array.fill_null("").to_pylist()
+        if not texts:
+            return np.empty((0, self.num_labels), np.float32)
+        ids, owner = self.windows(texts)
+        scores = self.window_probabilities(ids)
+        if len(ids) == len(texts):  # one window per text: nothing to reduce
+            return scores
+        return reduce_windows(scores, owner, self.spec["reduce"])
+
+
+def reduce_windows(scores: np.ndarray, owner: np.ndarray, how: str) -> np.ndarray:
+    """Per-label max or mean of window scores; ``owner`` (non-decreasing, every text
+    present) says which text each row of ``scores`` belongs to."""
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    if how == "max":
+        return np.maximum.reduceat(scores, starts, axis=0)
+    counts = np.diff(np.r_[starts, len(owner)]).astype(np.float32)
+    return np.add.reduceat(scores, starts, axis=0) / counts[:, None]
 
 
 def add_classification_head(encoder: onnx.ModelProto, hidden: str, weight: np.ndarray,
