@@ -53,6 +53,9 @@ def kernel_extensions():
             f"engine.{pyx.stem}",
             [str(pyx.relative_to(ROOT))],
             include_dirs=[numpy.get_include(), "src_cython"],
+            # C headers the kernel includes (teddy.h: the SIMD prefilter, whose vector
+            # functions carry their own target attributes; the module stays baseline).
+            depends=[str(h.relative_to(ROOT)) for h in sorted((ROOT / "src_cython").glob("*.h"))],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,
             extra_link_args=link_args,

@@ -12,6 +12,8 @@ Run it pinned to one core so that MB/s means "per core"::
 
 Throughput is text bytes / wall seconds, median of ``--repeats`` runs, from the in-memory
 Arrow array to one count per document; CPU seconds are reported beside it.
+``--simd off|scalar|sse41|avx2`` forces filter-engine's prefilter and ASCII-skip level
+(default: the best this CPU runs) for before/after comparisons.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import peers  # noqa: E402
 
+from engine import _matcher  # noqa: E402
 from engine.bench import corpus  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -184,13 +187,19 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=30.0,
                         help="seconds: a run longer than this is not repeated")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--simd", choices=["off", *_matcher.SIMD_LEVELS],
+                        help="filter-engine's prefilter level (default: the CPU's best)")
     args = parser.parse_args(argv)
+    if args.simd:
+        _matcher.set_simd_level(args.simd)
     # flashtext (pure Python) would take minutes per run at 100k patterns.
     args.max_patterns = {"flashtext": 10_000}
     rows = run(args)
     mb = int(args.corpus_mb)
+    simd = f" --simd {args.simd}" if args.simd else ""
     text = (f"Machine: {machine()}. Command: `taskset -c 0 python benchmarks/compare_matchers.py "
-            f"--corpus-mb {args.corpus_mb:g} --write`. Date: {time.strftime('%Y-%m-%d')}.\n\n"
+            f"--corpus-mb {args.corpus_mb:g}{simd} --write`. Date: {time.strftime('%Y-%m-%d')}. "
+            f"filter-engine prefilter level: {_matcher.simd_level()}.\n\n"
             + table(rows, args, f"{mb} MB"))
     print(text)
     if args.write:

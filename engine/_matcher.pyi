@@ -13,6 +13,30 @@ ENTRY_FLAGS: dict[str, int]
 #: ASCII bytes that are separators (``str.isspace``, ``-``, ``_``).
 SEPARATOR_BYTES: bytes
 
+#: Automata with more entries, or more distinct fingerprints, scan every byte.
+PREFILTER_MAX_ENTRIES: int
+PREFILTER_MAX_PRINTS: int
+#: Prefilter implementations by name: scalar, sse41, avx2.
+SIMD_LEVELS: dict[str, int]
+
+def simd_levels() -> list[str]:
+    """The prefilter implementations this CPU and build run, slowest first."""
+
+def simd_level() -> str:
+    """The implementation scans use now, or ``"off"``."""
+
+def set_simd_level(name: str) -> str:
+    """Use ``name`` (one of ``simd_levels()`` or ``"off"``) from now on; the previous one."""
+
+def prefilter_masks(
+    table: npt.NDArray[np.uint32],
+    o_pat: npt.NDArray[np.int32],
+    o_total: npt.NDArray[np.int32],
+    classes: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]] | None:
+    """Nibble masks ``(lo, hi)`` of the entries' first byte classes in 8 buckets, or None
+    (too many fingerprints)."""
+
 def build_automaton(
     pat_data: npt.NDArray[np.uint8],
     pat_offs: npt.NDArray[np.int64],
@@ -51,6 +75,9 @@ class Automaton:
 
     arrays: dict[str, np.ndarray]
     n_patterns: int
+    @property
+    def prefilter(self) -> bool:
+        """Whether scans skip ahead with the packed-literal prefilter."""
 
     def __init__(
         self,

@@ -19,8 +19,23 @@ loads of different streams overlap instead of waiting on each other.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.stdlib cimport calloc, free, getenv, malloc, realloc
 from libc.string cimport memcpy, memset
+
+cdef extern from "teddy.h" nogil:
+    enum: FE_TEDDY_K
+    enum: FE_SIMD_SCALAR
+    enum: FE_SIMD_SSE41
+    enum: FE_SIMD_AVX2
+    ctypedef struct fe_teddy:
+        uint8_t lo[3][16]
+        uint8_t hi[3][16]
+    int fe_simd_cpu_level()
+    int64_t fe_teddy_find(const fe_teddy* t, int level, const uint8_t* p, int64_t n,
+                          int64_t i)
+
+cdef extern from "ascii_run.h" nogil:
+    int64_t fe_ascii_run(int level, const uint8_t* p, int64_t n, int64_t i, int stop_amp)
 
 import numpy as np
 
@@ -305,6 +320,125 @@ def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S
     return None
 
 
+# --------------------------------------------------------------------------- prefilter
+
+#: Automata with more entries, or with more distinct fingerprints, scan every byte: past
+#: about two fingerprints per bucket the nibble masks pass so much English text that the
+#: skips cost more than the interleaved scan (benchmarks/RESULTS.md, matcher section).
+PREFILTER_MAX_ENTRIES = 512
+PREFILTER_MAX_PRINTS = 16
+SIMD_LEVELS = {"scalar": FE_SIMD_SCALAR, "sse41": FE_SIMD_SSE41, "avx2": FE_SIMD_AVX2}
+cdef int _cpu_level = fe_simd_cpu_level()
+# The scalar prefilter is slower than scanning every byte: only vector levels by default.
+cdef int _simd_level = _cpu_level if _cpu_level > FE_SIMD_SCALAR else -1
+
+
+def simd_levels():
+    """The prefilter implementations this CPU and build run, slowest first."""
+    return [name for name, level in SIMD_LEVELS.items() if level <= _cpu_level]
+
+
+def simd_level():
+    """The prefilter implementation scans use now (``"off"``: none, every byte scanned)."""
+    for name, level in SIMD_LEVELS.items():
+        if level == _simd_level:
+            return name
+    return "off"
+
+
+def set_simd_level(str name):
+    """Use ``name`` (one of ``simd_levels()``, or ``"off"``) from now on in this process;
+    returns the previous one. Counts never depend on it; tests and benchmarks force each.
+
+    The default is the best vector level of the CPU, or ``"off"`` where it has none (the
+    scalar prefilter is there to be tested, not to be fast); the environment variable
+    ``FILTER_ENGINE_SIMD`` sets it at import. The row-status pass skips ASCII at the
+    same level (scalar when off)."""
+    global _simd_level
+    previous = simd_level()
+    if name == "off":
+        _simd_level = -1
+    elif name in SIMD_LEVELS and SIMD_LEVELS[name] <= _cpu_level:
+        _simd_level = SIMD_LEVELS[name]
+    else:
+        raise ValueError(f"prefilter level {name!r} not in {simd_levels() + ['off']}")
+    return previous
+
+
+cdef char* _env_level = getenv(b"FILTER_ENGINE_SIMD")
+if _env_level != NULL and _env_level[0] != 0:
+    set_simd_level(_env_level.decode())
+
+
+def prefilter_masks(const uint32_t[::1] table, const int32_t[::1] o_pat,
+                    const int32_t[::1] o_total, const uint8_t[::1] classes):
+    """Nibble masks of the entries' first ``FE_TEDDY_K`` byte classes, in 8 buckets.
+
+    The entries' prefixes are read off the automaton itself: breadth-first search from
+    the root gives each state's depth (in an Aho-Corasick DFA the shortest path to a
+    state spells its trie string), and a transition that adds one to the depth is a
+    trie edge. Fingerprints are the trie paths of length ``FE_TEDDY_K`` and the shorter
+    ones that end an entry; sorted, they go to the buckets in 8 contiguous runs so that
+    similar ones share a bucket. Returns ``(lo, hi)``, each ``(FE_TEDDY_K, 16)`` uint8.
+    """
+    cdef int64_t S = o_total.shape[0]
+    if S == 0 or table.shape[0] % S:
+        return None
+    cdef int64_t W = table.shape[0] // S
+    cdef int64_t C = int(np.asarray(classes).max()) + 1
+    depth_a = np.full(S, -1, np.int32)
+    queue_a = np.empty(S, np.int64)
+    cdef int32_t[::1] depth = depth_a
+    cdef int64_t[::1] queue = queue_a
+    cdef int64_t head = 0, tail = 1, s, t, c, row
+    depth[0] = 0
+    queue[0] = 0
+    while head < tail:
+        s = queue[head]
+        head += 1
+        if depth[s] >= FE_TEDDY_K:
+            continue
+        row = s * W + (1 if o_total[s] > 0 else 0)
+        for c in range(C):
+            t = table[row + c] // W
+            if t >= S:
+                return None
+            if depth[t] < 0:
+                depth[t] = depth[s] + 1
+                queue[tail] = t
+                tail += 1
+    prints = []
+    stack = [(0, ())]
+    while stack:
+        s, path = stack.pop()
+        if s and (len(path) == FE_TEDDY_K or o_pat[s] >= 0):
+            prints.append(path)
+            if len(path) == FE_TEDDY_K:
+                continue
+        row = s * W + (1 if o_total[s] > 0 else 0)
+        for c in range(1, C):
+            t = table[row + c] // W
+            if depth[t] == depth[s] + 1:
+                stack.append((t, path + (c,)))
+    if not prints or len(prints) > PREFILTER_MAX_PRINTS:
+        return None
+    prints.sort()
+    cls_a = np.asarray(classes)
+    lo = np.zeros((FE_TEDDY_K, 16), np.uint8)
+    hi = np.zeros((FE_TEDDY_K, 16), np.uint8)
+    for k, path in enumerate(prints):
+        bit = np.uint8(1 << (k * 8 // len(prints)))
+        for pos in range(FE_TEDDY_K):
+            if pos < len(path):
+                members = np.flatnonzero(cls_a == path[pos])
+                lo[pos, members & 15] |= bit
+                hi[pos, members >> 4] |= bit
+            else:
+                lo[pos] |= bit
+                hi[pos] |= bit
+    return lo, hi
+
+
 # --------------------------------------------------------------------------- row status
 
 cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* needed_bits,
@@ -315,29 +449,25 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* need
     ``slow_bits``), amp (an ``&``, when ``amp``) or invalid.
 
     Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. ASCII runs are
-    skipped a word at a time. With ``needed_bits`` NULL every valid non-ASCII row is
-    reported as ``ROW_UNICODE``.
+    skipped 32 or 64 bytes at a time (``ascii_run.h``, at the prefilter's level, scalar
+    when that is off). With ``needed_bits`` NULL every valid non-ASCII row is reported
+    as ``ROW_UNICODE``.
     """
     cdef int64_t i = 0
     cdef uint8_t b0, b1
-    cdef uint64_t word, x
     cdef bint seen_unicode = False, needs_lower = needed_bits == NULL
     cdef bint seen_slow = False, seen_amp = False, seen_edge = False
     cdef uint32_t cp
     cdef int width
+    cdef int level = _simd_level if _simd_level >= 0 else FE_SIMD_SCALAR
     while i < n:
-        if i + 8 <= n:
-            memcpy(&word, p + i, 8)
-            if not (word & 0x8080808080808080ULL):
-                if amp and not seen_amp:
-                    x = word ^ 0x2626262626262626ULL
-                    seen_amp = ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) != 0
-                i += 8
-                continue
+        if p[i] < 0x80:
+            i = fe_ascii_run(level, p, n, i, amp and not seen_amp)
+            if i >= n:
+                break
         b0 = p[i]
-        if b0 < 0x80:
-            if b0 == 38:
-                seen_amp = amp
+        if b0 < 0x80:  # an '&'
+            seen_amp = True
             i += 1
             continue
         seen_unicode = True
@@ -453,6 +583,8 @@ ctypedef struct Auto:
     const uint8_t* alnum_bits
     const uint8_t* ascii_alnum
     int flags
+    const fe_teddy* teddy       # the prefilter (NULL: none for this automaton)
+    int simd                    # its implementation (FE_SIMD_*), -1: scan every byte
 
 
 ctypedef struct Lower:
@@ -697,6 +829,32 @@ cdef inline void _emit(const Auto* A, Sink* S, int32_t* stamp, const Desc* d,
               d.map_start, d.map_end, d.edges)
 
 
+cdef void _scan_prefiltered(const Auto* A, Sink* S, int32_t* stamp, const Desc* d,
+                            int64_t row_base) noexcept nogil:
+    """Scan one row, skipping from the root to the prefilter's next candidate.
+
+    Whenever the automaton is back at the root no occurrence is under way, and none can
+    start before the next position whose first bytes pass the prefilter (a superset of
+    every entry's start), so the bytes in between are skipped; from a candidate on,
+    every byte goes through the table as in ``_scan_descs``, so matches and everything
+    ``_on_match`` judges (word edges, inflections, spans) are the same.
+    """
+    cdef const uint32_t* T = A.T
+    cdef const uint8_t* cls = A.cls
+    cdef const uint8_t* p = d.p
+    cdef int64_t n = d.n, i = 0
+    cdef uint32_t s = 0
+    while i < n:
+        if s == 0:
+            i = fe_teddy_find(A.teddy, A.simd, p, n, i)
+            if i >= n:
+                break
+        s = T[s + cls[p[i]]]
+        i += 1
+        if s & 1:
+            _emit(A, S, stamp, d, p + i, s, row_base)
+
+
 cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* descs,
                       int64_t nd, int64_t row_base) noexcept nogil:
     """Scan rows in four streams whose table loads overlap.
@@ -708,6 +866,10 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
     cdef bint live[N_STREAMS]
     cdef int64_t total_bytes = 0, acc = 0, i, m, t, first = 0
     cdef int k = 0
+    if A.simd >= 0:
+        for i in range(nd):
+            _scan_prefiltered(A, S, stamps[0], &descs[i], row_base)
+        return
     for i in range(nd):
         total_bytes += descs[i].n
     for i in range(nd + 1):
@@ -996,6 +1158,7 @@ cdef class Automaton:
     cdef readonly int64_t n_patterns
     cdef object _lower_tables
     cdef Lower lower
+    cdef fe_teddy teddy
 
     def __init__(self, arrays, int32_t n_categories,
                  alnum_bits, lower_tables):
@@ -1056,6 +1219,24 @@ cdef class Automaton:
         self.a.ncat = n_categories
         self.a.alnum_bits = &bits[0]
         self.a.ascii_alnum = &ascii_alnum[0]
+        self.a.teddy = NULL
+        self.a.simd = -1
+        cdef const uint8_t[:, ::1] lo
+        cdef const uint8_t[:, ::1] hi
+        masks = None
+        if self.a.sep_cls < 0 and len(flags_a) <= PREFILTER_MAX_ENTRIES:
+            masks = prefilter_masks(self.arrays["table"], self.arrays["o_pat"],
+                                    self.arrays["o_total"], self.arrays["classes"])
+        if masks is not None:
+            lo, hi = masks
+            memcpy(self.teddy.lo, &lo[0, 0], sizeof(self.teddy.lo))
+            memcpy(self.teddy.hi, &hi[0, 0], sizeof(self.teddy.hi))
+            self.a.teddy = &self.teddy
+
+    @property
+    def prefilter(self):
+        """Whether scans of this automaton skip ahead with the packed-literal prefilter."""
+        return self.a.teddy != NULL
 
     def scan_chunk(self, const int64_t[::1] offsets, const uint8_t[::1] data,
                    uint8_t[::1] status, int flags, int64_t span_row_base,
@@ -1071,6 +1252,7 @@ cdef class Automaton:
         """
         cdef Auto A = self.a
         A.flags = flags
+        A.simd = _simd_level if A.teddy != NULL else -1
         cdef Py_ssize_t n = status.shape[0]
         cdef Sink S
         memset(&S, 0, sizeof(Sink))
@@ -1133,6 +1315,7 @@ cdef class Automaton:
         (``fed`` length + 1): where whole words may start and end."""
         cdef Auto A = self.a
         A.flags = flags
+        A.simd = -1
         cdef Sink S
         memset(&S, 0, sizeof(Sink))
         S.total = &total[0]
