@@ -113,8 +113,8 @@ def output_digests(out: Path) -> dict[str, str]:
     resume's cache of verified outputs, which holds inode numbers and times)."""
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name not in ("report.json", "_manifest.json", "_lock",
-                                              "_verified.json")}
+            if p.is_file() and p.name not in ("report.json", "report.html", "_manifest.json",
+                                              "_lock", "_verified.json")}
 
 
 def read_as_the_job_does(path, **kw):

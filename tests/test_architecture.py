@@ -1,8 +1,11 @@
 """The package's layers: imports point one way, and nothing in ``engine/`` reaches outside it.
 
 commands -> execution -> filter -> classify/match -> io -> errors (``train``, ``bench`` and
-``quality`` sit beside ``execution``; ``quality`` may use ``train``'s metrics and plots). Every import in ``engine/`` is read from the source (function-level
-imports too), so a lazy import cannot hide a back edge.
+``quality`` sit beside ``execution``; ``quality`` may use ``train``'s metrics and plots;
+``integrations`` (datasets, datatrove, Arrow streams) sits on ``execution``, and ``ray`` on
+both, with ``commands`` above it for ``run --executor ray``).
+Every import in ``engine/`` is read from the source (function-level imports too), so a lazy
+import cannot hide a back edge.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ ALLOWED: dict[str, set[str]] = {
     "execution": {"filter", "match", "classify", "io"},
     "bench": {"execution", "filter", "match", "classify", "io"},
     "quality": {"filter", "match", "classify", "train", "io"},
-    "commands": {"bench", "execution", "filter", "match", "classify", "train", "quality", "io"},
+    "integrations": {"execution", "filter", "match", "classify", "io"},
+    "ray": {"integrations", "execution", "filter", "match", "classify", "io"},
+    "commands": {"bench", "execution", "filter", "match", "classify", "train", "quality", "io",
+                 "ray"},
     "cli": {"commands"},
     "__main__": {"cli"},
     "__init__": set(),

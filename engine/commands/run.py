@@ -42,6 +42,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split-mb", type=float, default=1024,
                         help="split Parquet files larger than this across workers by "
                         "row-group ranges (default 1024; 0: never)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="who runs the shards: local worker processes (default) or a Ray "
+                        "cluster (pip install 'filter-engine[ray]'); same outputs either way")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="with --executor ray: the cluster's address (default: the "
+                        "RAY_ADDRESS environment variable, else a new local Ray)")
     parser.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
                         help="live bar on a terminal, plain log lines otherwise (default auto)")
 
@@ -75,8 +81,15 @@ def main(args) -> int:
     if args.progress != "none":
         live = {"auto": None, "bar": True, "plain": False}[args.progress]
         progress = Progress(live=live)  # the run tells it which shards are left ("plan")
-    result = run(
-        args.inputs, args.output, spec, workers=args.workers, max_retries=args.max_retries,
+    if args.address and args.executor != "ray":
+        raise fail("E001", argument="--address", problem="only with --executor ray")
+    runner, where = run, {"workers": args.workers}
+    if args.executor == "ray":  # the same run, its shards scheduled by Ray
+        from engine.ray import run as runner
+
+        where = {"address": args.address, "actors": args.workers}
+    result = runner(
+        args.inputs, args.output, spec, max_retries=args.max_retries, **where,
         shard_timeout=args.shard_timeout, force=args.force, progress=progress,
         row_group_bytes=int(args.row_group_mb * 1e6) if args.row_group_mb else None,
         max_decompressed_bytes=args.max_decompressed_bytes,

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pyarrow as pa
 
 from engine.errors import ShardError, fail
 from engine.execution.faults import fault
@@ -80,7 +81,8 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
             tally.add(result, reader.position, reader.row_numbers)
             outputs.write("kept", result.kept)
             if result.removed is not None:
-                outputs.write("removed", result.removed)
+                outputs.write("removed", _numbered(result, reader.position,
+                                                   reader.row_numbers))
             if on_batch:
                 on_batch(batch.num_rows, tally.text_bytes_last)
         changed = _changed_since_discovery(shard, options.storage_options)
@@ -111,6 +113,17 @@ def process_shard(shard: Shard, filt: Filter, out: Output, spec_fingerprint: str
         outputs.unpublish()
         raise
     return marker
+
+
+def _numbered(result, position: int, row_numbers: np.ndarray | None) -> pa.Table:
+    """The removed rows with ``fe_row`` (the filter's index in the batch) renumbered in the
+    shard, as markers and ``explain --run OUT --shard S --row N`` number rows: the audit
+    trail's way back to the input."""
+    index = result.removed_index
+    at = position + index if row_numbers is None else np.asarray(row_numbers)[index]
+    table = result.removed
+    return table.set_column(table.schema.get_field_index("fe_row"), "fe_row",
+                            pa.array(at, pa.int64()))
 
 
 def _changed_since_discovery(shard: Shard, storage_options: dict) -> str | None:

@@ -35,13 +35,17 @@ def marker_path(shard: Shard) -> str:
 
 
 def build_manifest(shards: list[Shard], spec_dict: dict, fingerprint: str,
-                   max_unit_bytes: int | None = None) -> dict:
+                   max_unit_bytes: int | None = None, hashes: dict | None = None) -> dict:
+    """The manifest; ``hashes``: content hashes of the lists and models that decide
+    (``engine.filter.audit.stage_hashes``), the same the removed rows' ``fe_decided_by``
+    and the report name."""
     return {
         "format": FORMAT,
         "engine": __version__,
         "spec_fingerprint": fingerprint,
         "max_unit_bytes": max_unit_bytes,
         "spec": spec_dict,
+        "hashes": hashes or {},
         "inputs": [s.fingerprint() for s in shards],
     }
 

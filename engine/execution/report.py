@@ -8,6 +8,7 @@ shard and its result stated in both forms. The exit code is one of ``engine.erro
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from engine.errors import (
@@ -38,46 +39,22 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
             would recur identically (not retried); the run exits with that code (2 first).
     """
     failed_exit_codes = failed_exit_codes or {}
-    rows: Counter[str] = Counter()
-    by_reason: Counter[str] = Counter()
-    by_category: Counter[str] = Counter()
-    terms: Counter[str] = Counter()
-    hists: dict[str, list[int]] = {}
-    mismatches, quarantined, unreadable_rows = [], [], []
+    totals = Totals()
     text_now = 0
     input_files: dict[str, int] = {}  # a split file counts once
-    out_bytes: Counter[str] = Counter()
     for shard in shards:
         m = markers.get(shard.unit)
         if m is None:
             continue
-        rows["kept"] += m["kept"]
-        rows["removed"] += m["removed"]
-        rows["unreadable"] += m["unreadable"]
-        rows["in"] += m["rows_in"] or 0
-        by_reason.update(m["removed_by_reason"])
-        by_category.update(m["removed_by_category"])
-        terms.update(m["top_terms"])
-        for name, hist in m["score_histograms"].items():
-            hists[name] = [a + b for a, b in zip(hists.get(name, [0] * len(hist)), hist,
-                                                   strict=True)]
-        for name, info in m["outputs"].items():
-            out_bytes[name] += info["bytes"]
-        if m["status"] == "unreadable":
-            quarantined.append({"shard": shard.unit, "error": m["error"]["message"]})
-        elif m["accounting_ok"] is False:
-            mismatches.append(shard.unit)
-        if m["truncated"]:
-            unreadable_rows.append({"shard": shard.unit, **m["truncated"]})
-        unreadable_rows += [{"shard": shard.unit, **u} for u in m["unreadable_rows"][:5]]
+        totals.add(shard.unit, m)
         if shard.unit in processed:
             text_now += m["text_bytes"]
             input_files[shard.rel] = max(shard.size, 0)
+    rows, mismatches, quarantined = totals.rows, totals.mismatches, totals.quarantined
     input_now = sum(input_files.values())
     done = sum(1 for s in shards if s.unit in markers)
     pending = len(shards) - done
-    unreadable = bool(quarantined or rows["unreadable"] or any(
-        markers[s.unit]["truncated"] for s in shards if s.unit in markers))
+    unreadable = bool(quarantined or rows["unreadable"] or totals.truncated)
     if interrupted:
         status, code = "interrupted", exit_code_for_signal(interrupted)
     elif failed_exit_codes:
@@ -96,13 +73,10 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
         "shards": {"total": len(shards), "done": done, "processed_now": len(processed),
                    "resumed_skipped": done - len(processed & set(markers)),
                    "unreadable": len(quarantined), "failed": len(failed), "pending": pending},
-        "rows": {"in": rows["in"], "kept": rows["kept"], "removed": rows["removed"],
-                 "unreadable": rows["unreadable"]},
-        "accounting": {"ok": not mismatches, "checked_shards": done - len(quarantined),
-                       "mismatched_shards": mismatches,
-                       "rule": "rows_in == kept + removed + unreadable, per shard"},
+        **totals.counts(),
         "bytes": {"input_processed_now": input_now, "text_processed_now": text_now,
-                  "kept_output": out_bytes["kept"], "removed_output": out_bytes["removed"]},
+                  "kept_output": totals.out_bytes["kept"],
+                  "removed_output": totals.out_bytes["removed"]},
         "time_s": round(elapsed, 3),
         "workers": workers,
         "throughput": {
@@ -113,17 +87,143 @@ def build(shards, markers: dict, failed: dict, processed: set, elapsed: float,
             "worker_busy_s": round(busy_s, 3),
             "text_mb_s_per_busy_core": round(text_now / mb / busy_s, 2) if busy_s else None,
         },
-        "removed_by_reason": dict(by_reason.most_common()),
-        "removed_by_category": dict(by_category.most_common()),
-        "top_terms": dict(terms.most_common(25)),
-        "score_histograms": hists,
         "failed": [{"shard": rel, "attempts": len(errs), "errors": errs,
                     "retried": rel not in failed_exit_codes,
                     "exit_code": failed_exit_codes.get(rel, EXIT_INCOMPLETE.code)}
                    for rel, errs in sorted(failed.items())],
-        "quarantined": quarantined,
-        "unreadable_sample": unreadable_rows[:50],
     }
+
+
+class Totals:
+    """The markers' counts summed one marker at a time: memory stays bounded by the number
+    of distinct reasons, categories and terms (and the few problems listed), not by the
+    number of shards, so a report over 100,000 shards is built streaming."""
+
+    def __init__(self) -> None:
+        self.shards = 0
+        self.rows: Counter[str] = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.by_category: Counter[str] = Counter()
+        self.terms: Counter[str] = Counter()
+        self.hists: dict[str, list[int]] = {}
+        self.mismatches: list[str] = []
+        self.quarantined: list[dict] = []
+        self.unreadable_rows: list[dict] = []
+        self.out_bytes: Counter[str] = Counter()
+        self.truncated = False
+
+    def add(self, unit: str, m: dict) -> None:
+        """Count one shard's marker."""
+        self.shards += 1
+        self.rows["kept"] += m["kept"]
+        self.rows["removed"] += m["removed"]
+        self.rows["unreadable"] += m["unreadable"]
+        self.rows["in"] += m["rows_in"] or 0
+        self.by_reason.update(m["removed_by_reason"])
+        self.by_category.update(m["removed_by_category"])
+        self.terms.update(m["top_terms"])
+        for name, hist in m["score_histograms"].items():
+            self.hists[name] = [a + b for a, b in zip(
+                self.hists.get(name, [0] * len(hist)), hist, strict=True)]
+        for name, info in m["outputs"].items():
+            self.out_bytes[name] += info["bytes"]
+        if m["status"] == "unreadable":
+            self.quarantined.append({"shard": unit, "error": m["error"]["message"]})
+        elif m["accounting_ok"] is False:
+            self.mismatches.append(unit)
+        if m["truncated"]:
+            self.truncated = True
+            if len(self.unreadable_rows) < 50:
+                self.unreadable_rows.append({"shard": unit, **m["truncated"]})
+        if len(self.unreadable_rows) < 50:
+            self.unreadable_rows += [{"shard": unit, **u} for u in m["unreadable_rows"][:5]]
+
+
+    def counts(self) -> dict:
+        """The report's fields that come from the markers alone."""
+        return {
+            "rows": {"in": self.rows["in"], "kept": self.rows["kept"],
+                     "removed": self.rows["removed"], "unreadable": self.rows["unreadable"]},
+            "accounting": {"ok": not self.mismatches,
+                           "checked_shards": self.shards - len(self.quarantined),
+                           "mismatched_shards": self.mismatches,
+                           "rule": "rows_in == kept + removed + unreadable, per shard"},
+            "removed_by_reason": dict(self.by_reason.most_common()),
+            "removed_by_category": dict(self.by_category.most_common()),
+            "top_terms": dict(self.terms.most_common(25)),
+            "score_histograms": self.hists,
+            "quarantined": self.quarantined,
+            "unreadable_sample": self.unreadable_rows[:50],
+        }
+
+
+def from_output(out, report: dict | None, manifest: dict | None) -> dict:
+    """The report of an output directory as its markers say now (``filter-engine report``).
+
+    The counts are summed again from the markers, streaming; what only the run knew (its
+    timing, failures, status) comes from ``report`` (``report.json``) when there is one. A
+    run killed before writing ``report.json``, or since resumed and killed again, is
+    reported as ``partial``.
+    """
+    from engine.execution.samples import iter_markers
+
+    totals = Totals()
+    for marker in iter_markers(out):
+        totals.add(marker["shard"], marker)
+    if report is None:
+        spec = (manifest or {}).get("spec") or {}
+        inputs = len((manifest or {}).get("inputs") or [])
+        report = {
+            "status": "partial", "exit_code": None, "time_s": None, "workers": None,
+            "shards": {"input_files": inputs, "done": totals.shards},
+            "throughput": {}, "failed": [], "timeline": None,
+            "filter": {"config": None, "mode": spec.get("mode"),
+                       "fingerprint": (manifest or {}).get("spec_fingerprint"),
+                       "drop_if": spec.get("drop_if") or [],
+                       "text_column": spec.get("text_column") or "text",
+                       "hashes": (manifest or {}).get("hashes") or {}},
+        }
+    report = {**report, **totals.counts()}
+    if report["shards"].get("done") != totals.shards:
+        report["status"], report["exit_code"] = "partial", None
+        report["shards"] = {**report["shards"], "done": totals.shards}
+    return report
+
+
+class Timeline:
+    """Wraps the run's event callback and records when each shard finished, for the
+    report's throughput over time (``points``); everything else passes through."""
+
+    def __init__(self, inner=None) -> None:
+        self.inner = inner
+        self.started = time.monotonic()
+        self.done: list[tuple[float, int, int]] = []  # (seconds, rows in, text bytes)
+
+    def __call__(self, kind: str, rel: str, detail) -> None:
+        if kind == "done" and isinstance(detail, dict):
+            self.done.append((time.monotonic() - self.started, detail.get("rows_in") or 0,
+                              detail.get("text_bytes") or 0))
+        if self.inner is not None:
+            self.inner(kind, rel, detail)
+
+    def close(self) -> None:
+        if self.inner is not None and hasattr(self.inner, "close"):
+            self.inner.close()
+
+    def data(self, bins: int = 60) -> dict:
+        """``{bin_s, bins, done}``: the run's wall time cut in ``bins`` equal bins, and for
+        each bin in which shards finished ``[bin, shards, rows in, text bytes]``."""
+        if not self.done:
+            return {"bin_s": 0.0, "bins": bins, "done": []}
+        width = (max(t for t, _, _ in self.done) or 1e-9) / bins
+        found: dict[int, list[int]] = {}
+        for t, rows, text in self.done:
+            b = found.setdefault(min(int(t / width), bins - 1), [0, 0, 0])
+            b[0] += 1
+            b[1] += rows
+            b[2] += text
+        return {"bin_s": round(width, 6), "bins": bins,
+                "done": [[i, *found[i]] for i in sorted(found)]}
 
 
 def summary(report: dict, where: str) -> str:

@@ -24,16 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import fail
-from engine.execution import manifest, report
+from engine.execution import html_report, manifest, report
 from engine.execution.job import MAX_DOC_BYTES, JobOptions, output_paths, run_fingerprint
 from engine.execution.supervisor import Supervisor
 from engine.execution.worker import WorkerSetup
 from engine.filter.apply import Filter
+from engine.filter.audit import stage_hashes
 from engine.filter.spec import FilterSpec
 from engine.io.shards import Shard, check_output_outside_inputs, discover, split_large
 from engine.io.writers import Output
 
 REPORT = "report.json"
+REPORT_HTML = html_report.NAME
 
 
 @dataclass
@@ -69,7 +71,7 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         force: bool = False, progress=None, storage_options: dict | None = None,
         row_group_bytes: int | None = None, max_decompressed_bytes: int = 64 << 30,
         max_unit_bytes: int | None = 1 << 30, max_doc_bytes: int | None = MAX_DOC_BYTES,
-        batch_bytes: int | None = None) -> RunResult:
+        batch_bytes: int | None = None, executor=None) -> RunResult:
     """Filter ``inputs`` (paths, globs, URLs) into ``output``; resume if it was started.
 
     Args:
@@ -91,6 +93,11 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
             without being scanned (16 MiB by default); None: no cap. Part of the run's
             fingerprint: a resume with another cap is refused like a changed filter.
         batch_bytes: bytes of text per batch given to the filter (default 64 MiB).
+        executor: who runs the pending shards instead of local worker processes:
+            ``executor(pending, setup, max_retries, shard_timeout, on_event)`` returns a
+            ``supervisor.Outcome``, its ``workers`` attribute is what the report states
+            (``engine.ray.run`` passes one). Everything else (discovery, lock, manifest,
+            markers, resume, report) is this function's, so the outputs are the same.
 
     Returns:
         RunResult; ``result.exit_code`` follows the CLI's exit codes.
@@ -117,9 +124,10 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
                          batch_bytes=batch_bytes or JobOptions.batch_bytes,
                          row_group_bytes=row_group_bytes or JobOptions.row_group_bytes)
     workers = workers or default_workers()
+    hashes = stage_hashes(spec)
     with manifest.Lock(out):
         manifest.check_or_write(out, manifest.build_manifest(
-            files, spec.to_dict(), fingerprint, max_unit_bytes), force)
+            files, spec.to_dict(), fingerprint, max_unit_bytes, hashes), force)
         if out.remote:
             out.abort_stale_uploads()
         else:
@@ -128,8 +136,11 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         markers, pending = _partition(out, shards, fingerprint, check)
         verified = {"files": check.rehashed_files, "bytes": check.rehashed_bytes}
         stale = sorted(out.list_files("_done") - {manifest.marker_path(s) for s in shards})
+        if executor is not None:
+            workers = executor.workers
+        timeline = report.Timeline(progress)
         outcome, interrupted = _execute(pending, spec, out, fingerprint, options, workers,
-                                        max_retries, shard_timeout, progress)
+                                        max_retries, shard_timeout, timeline, executor, hashes)
         processed, failed, busy_s, exit_codes = set(), {}, 0.0, {}
         if outcome is not None:
             markers.update(outcome.markers)
@@ -152,8 +163,12 @@ def run(inputs, output: str, spec: FilterSpec | str | Path | None = None, *,
         # outputs of done shards whose sha256 was computed again to trust their markers
         data["outputs_rehashed"] = verified
         data["filter"] = {"config": spec.source, "fingerprint": fingerprint,
-                          "mode": spec.mode, "rules": [r for r, _ in spec.drop_if]}
+                          "mode": spec.mode, "rules": [r for r, _ in spec.drop_if],
+                          "drop_if": [list(p) for p in spec.drop_if],
+                          "text_column": spec.text_column, "hashes": hashes}
+        data["timeline"] = timeline.data()
         out.write_json(REPORT, data, "report")
+        html_report.write(out, data)
         if not out.remote:  # every worker has stopped: staged files left are dead attempts'
             shutil.rmtree(out.path("_tmp"), ignore_errors=True)
     return RunResult(data, out.path(REPORT))
@@ -165,7 +180,7 @@ def planned_files(shards: list[Shard]) -> Iterator[str]:
         kept, removed = output_paths(shard)
         yield from (kept, removed, manifest.marker_path(shard),
                     "_tmp/" + kept.replace("/", "__") + ".kept.0.tmp")
-    yield from (REPORT, manifest.MANIFEST, manifest.LOCK, manifest.VERIFIED)
+    yield from (REPORT, REPORT_HTML, manifest.MANIFEST, manifest.LOCK, manifest.VERIFIED)
 
 
 def _partition(out: Output, shards, fingerprint: str,
@@ -184,8 +199,9 @@ def _partition(out: Output, shards, fingerprint: str,
 
 
 def _execute(pending, spec, out, fingerprint, options, workers, max_retries, shard_timeout,
-             progress):
-    """Run the pending shards on worker processes; returns (outcome, signal or None)."""
+             progress, executor=None, hashes=None):
+    """Run the pending shards on worker processes (or ``executor``); returns (outcome,
+    signal or None)."""
     if not pending:
         return None, None
     if progress is not None:
@@ -196,8 +212,21 @@ def _execute(pending, spec, out, fingerprint, options, workers, max_retries, sha
         raise fail("E048", path=os.path.join(tempfile.gettempdir(), "filter-engine-*"),
                    problem=err.strerror or err) from err
     saved = {b.name: os.path.join(workdir, f"{b.name}.matcher") for b in spec.blocklists}
+    setup = WorkerSetup(spec, saved, out.root, fingerprint, options, hashes)
+    if executor is not None:
+        previous = _catch_signals()
+        try:
+            _save_matchers(spec, saved)
+            return executor(pending, setup, max_retries, shard_timeout, progress), None
+        except _Interrupted as stop:
+            return None, stop.signum
+        finally:
+            _restore_signals(previous)
+            shutil.rmtree(workdir, ignore_errors=True)
+            if progress is not None and hasattr(progress, "close"):
+                progress.close()
     supervisor = Supervisor(
-        min(workers, len(pending)), WorkerSetup(spec, saved, out.root, fingerprint, options),
+        min(workers, len(pending)), setup,
         max_retries=max_retries, shard_timeout=shard_timeout, on_event=progress)
     previous = _catch_signals()
     try:

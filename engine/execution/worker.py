@@ -48,6 +48,9 @@ class WorkerSetup:
     out_root: str
     fingerprint: str
     options: JobOptions
+    #: content hashes of the lists and models (``engine.filter.audit.stage_hashes``),
+    #: computed once by the runner for the removed rows' ``fe_decided_by``
+    hashes: dict | None = None
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -78,7 +81,7 @@ def main(conn: Connection, parent_pid: int, setup: WorkerSetup) -> None:
 
     try:
         fault("load", "")
-        filt = Filter(setup.spec, setup.saved_matchers)
+        filt = Filter(setup.spec, setup.saved_matchers, setup.hashes)
         for stage in filt.classifiers:  # while the parent still builds the automata
             _ = stage.model
         if conn.recv() != "start":  # the saved automata exist from here on

@@ -11,8 +11,11 @@ The shard runner uses this same object, so a pipeline stage that
 calls it gets exactly the columns and decisions a run over files writes.
 
 Added columns: ``fe_reason`` (null when kept), ``fe_keep`` (annotate mode), per blocklist
-``fe_<stage>_count``, ``_distinct``, ``_<category>``, ``_terms`` (distinct matched terms),
-per classifier ``fe_<stage>_score`` (null where the model did not run).
+``fe_<stage>_count``, ``_distinct``, ``_<category>``, ``_terms`` (distinct matched terms, at
+most ``audit.MAX_TERMS``), per classifier ``fe_<stage>_score`` (null where the model did not
+run); on removed rows (drop mode) also the audit trail ``fe_rule``, ``fe_categories``,
+``fe_spans``, ``fe_decided_by`` (see ``engine.filter.audit``) and ``fe_row``, the row's index
+in the data given (a run over files: in the shard).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.errors import fail
+from engine.filter import audit
 from engine.filter.spec import FilterSpec
 from engine.filter.stages import (
     KEEP,
@@ -58,6 +62,7 @@ class FilterResult:
         terms: removed rows per matched term.
         scores: per classifier, a histogram of scores over ``SCORE_BINS`` bins of [0, 1].
         text_bytes: UTF-8 bytes of text in (the throughput measure).
+        removed_index: the removed rows' indices in the input (drop mode), in order.
     """
 
     kept: pa.Table
@@ -69,6 +74,7 @@ class FilterResult:
     terms: Counter[str] = field(default_factory=Counter)
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     text_bytes: int = 0
+    removed_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def removed_rows(self) -> int:
@@ -88,11 +94,15 @@ class Filter:
             the shipped default (see ``FilterSpec.load``).
         saved_matchers: stage name -> path of a saved automaton (set by the runner so that
             workers memory-map one build instead of rebuilding it).
+        hashes: ``audit.stage_hashes(spec)`` when already computed (the runner does it
+            once for every worker); else computed on first use.
     """
 
     def __init__(self, spec: FilterSpec | str | Path | None = None,
-                 saved_matchers: Mapping[str, str] | None = None):
+                 saved_matchers: Mapping[str, str] | None = None,
+                 hashes: dict[str, dict] | None = None):
         self.spec = FilterSpec.load(spec)
+        self._hashes = hashes
         saved = saved_matchers or {}
         run_if, drops = self.spec.compile_rules()
         self.blocklists = [BlocklistStage(b, saved.get(b.name)) for b in self.spec.blocklists]
@@ -100,6 +110,13 @@ class Filter:
         self.decision = DecisionStage(drops)
         self.stages: list[Stage] = [TextStage(), *self.blocklists, *self.classifiers,
                                     self.decision]
+
+    @property
+    def hashes(self) -> dict[str, dict]:
+        """Content hashes of every blocklist and model (``audit.stage_hashes``)."""
+        if self._hashes is None:
+            self._hashes = audit.stage_hashes(self.spec)
+        return self._hashes
 
     @property
     def reasons(self) -> list[str]:
@@ -127,10 +144,29 @@ class Filter:
             batches = data.combine_chunks().to_batches() or [
                 pa.RecordBatch.from_pylist([], schema=data.schema)]
             results = [self.apply(b, max_doc_bytes=max_doc_bytes) for b in batches]
-            return _merge(results)
+            merged = _merge(results)
+            if merged.removed is not None:  # rows numbered in the table, not the batch
+                at = merged.removed.schema.get_field_index("fe_row")
+                merged.removed = merged.removed.set_column(
+                    at, "fe_row", pa.array(merged.removed_index, pa.int64()))
+            return merged
         return self._apply_batch(data, max_doc_bytes)
 
     __call__ = apply
+
+    def trace(self, data: pa.RecordBatch | pa.Table, *, max_doc_bytes: int | None = None
+              ) -> dict[str, np.ndarray]:
+        """Every stage's columns for ``data`` (``<stage>.<field>``, what the rules read, and
+        ``decision.reason``: an index into ``reasons``, -1 kept): ``explain`` shows them.
+        The same stages run as in ``apply``, so the decision is the same."""
+        if isinstance(data, pa.Table):
+            data = data.combine_chunks().to_batches()[0] if data.num_rows else \
+                pa.RecordBatch.from_pylist([], schema=data.schema)
+        _, text = self._text(data, max_doc_bytes)
+        columns: dict[str, np.ndarray] = {}
+        for stage in self.stages:
+            columns.update(stage.run(text, columns).columns)
+        return columns
 
     def _text(self, batch: pa.RecordBatch, max_doc_bytes: int | None,
               ) -> tuple[pa.RecordBatch, CheckedText]:
@@ -169,8 +205,27 @@ class Filter:
         kept = batch if keep.all() else batch.filter(pa.array(keep))  # usually most rows
         result.kept = pa.Table.from_batches([kept])
         removed = batch if len(dropped) == n else batch.take(pa.array(dropped, pa.int64()))
-        result.removed = _with(removed, self._annotations(outputs, dropped))
+        extra = self._annotations(outputs, dropped)
+        extra.update(self._audit(outputs, dropped))
+        extra["fe_row"] = pa.array(dropped, pa.int64())  # a run numbers it in the shard
+        result.removed = _with(removed, extra)
+        result.removed_index = dropped.astype(np.int64)
         return result
+
+    def _audit(self, outputs: list[StageOutput], rows: np.ndarray) -> dict[str, pa.Array]:
+        """The audit columns of the removed ``rows`` (``engine.filter.audit``)."""
+        codes = outputs[-1].columns[REASON][rows]
+        rules = pa.array(["text longer than max_doc_bytes",
+                          *(rule.source for _, rule in self.decision.drops)], pa.string())
+        found = [stage.found_spans(output) for stage, output in zip(
+            self.stages, outputs, strict=True) if isinstance(stage, BlocklistStage)]
+        return {
+            "fe_rule": rules.take(pa.array(np.asarray(codes, np.int64))),
+            "fe_categories": audit.categories(self.blocklists, outputs, rows),
+            "fe_spans": audit.spans(found, rows),
+            "fe_decided_by": audit.sources(
+                audit.decided_by(self.decision.drops, self.hashes), codes),
+        }
 
     def _annotations(self, outputs: list[StageOutput], rows: np.ndarray) -> dict[str, pa.Array]:
         """The ``fe_`` columns of ``rows``: the decision's first, then each stage's."""
@@ -205,6 +260,9 @@ def _merge(results: list[FilterResult]) -> FilterResult:
         [], 0,
     )
     offset = 0
+    starts = np.cumsum([0] + [r.rows for r in results[:-1]])
+    out.removed_index = np.concatenate([np.zeros(0, np.int64), *(
+        r.removed_index + start for r, start in zip(results, starts, strict=True))])
     for r in results:
         out.unreadable += [(row + offset, msg) for row, msg in r.unreadable]
         offset += r.rows

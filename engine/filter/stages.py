@@ -40,13 +40,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.filter.audit import MAX_TERMS, capped_take
 from engine.filter.rules import BOOL, NUM, Rule
 from engine.filter.spec import TEXT_FIELDS, BlocklistSpec, ClassifierSpec
 from engine.io.arrow_buffers import CheckedText
 
 if TYPE_CHECKING:  # loaded lazily, in the process that runs the stage
     from engine.classify.classifier import Classifier
-    from engine.match.matcher import Matcher
+    from engine.match.matcher import Matcher, SpanResult
 
 #: Histogram bins of a classifier's scores over [0, 1] in the report.
 SCORE_BINS = 10
@@ -162,6 +163,7 @@ class _Terms:
 
     rows: np.ndarray
     ids: np.ndarray
+    spans: SpanResult | None = None  # every occurrence, for the audit's ``fe_spans``
 
 
 class BlocklistStage:
@@ -226,7 +228,7 @@ class BlocklistStage:
         assert spans is not None  # asked for with_spans
         width = self.matcher.n_patterns
         key = np.unique(spans.row * width + spans.pattern_id)
-        terms = _Terms(key // width, key % width)
+        terms = _Terms(key // width, key % width, spans)
         return StageOutput(out, terms)
 
     def annotate(self, output: StageOutput, rows: np.ndarray) -> dict[str, pa.Array]:
@@ -240,16 +242,19 @@ class BlocklistStage:
 
     def terms(self, output: StageOutput, rows: np.ndarray) -> pa.ListArray:
         """Distinct matched patterns of each row in ``rows`` (a list column, in pattern-id
-        order), from the batch's scan."""
+        order, at most ``audit.MAX_TERMS`` per row), from the batch's scan."""
         found = self._found(output)
-        first = np.searchsorted(found.rows, rows, side="left")
-        last = np.searchsorted(found.rows, rows, side="right")
-        lengths = last - first
+        take, lengths = capped_take(found.rows, rows, MAX_TERMS)
         offsets = np.zeros(len(rows) + 1, np.int32)
         np.cumsum(lengths, out=offsets[1:])
-        take = np.repeat(first - offsets[:-1], lengths) + np.arange(int(offsets[-1]))
         values = self._pattern_names().take(pa.array(found.ids[take], pa.int64()))
         return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+
+    def found_spans(self, output: StageOutput) -> tuple[str, SpanResult, pa.Array]:
+        """``(stage, every occurrence in the batch, pattern names)`` for the audit."""
+        spans = self._found(output).spans
+        assert spans is not None  # run() keeps them
+        return self.spec.name, spans, self._pattern_names()
 
     def count(self, output: StageOutput, removed: np.ndarray, counts: Counts) -> None:
         if not len(removed):

@@ -167,6 +167,11 @@ class Output:
                 UsageError E001 when the output cannot be used at all (``output_error``).
         """
         payload = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+        self.write_bytes(rel, payload, tag, shard)
+
+    def write_bytes(self, rel: str, payload: bytes, tag: str, shard: str | None = None
+                    ) -> None:
+        """Commit a small file atomically (``write_json``'s path; the HTML report's too)."""
         staged = None
         try:
             staged = self.open_staged(rel, tag)
