@@ -3,6 +3,7 @@
 Run pinned to one core::
 
     taskset -c 0 python benchmarks/bench_normalize.py [--corpus-mb 5] [--rounds 30]
+    taskset -c 0 python benchmarks/bench_normalize.py --worst [--row-mb 1]
 
 The bench corpus (``engine/bench/corpus.py``, 6 % non-English documents) is counted with
 whole-word matchers built from ``make_patterns(n)``. The three matchers are timed in
@@ -10,6 +11,10 @@ turn, round after round, and each one's fastest round is kept: on a shared host 
 the figure least disturbed by the others' load, and the ratio compares runs made under
 the same conditions. Build times are the fastest of three, after one warm-up build per
 option (the per-process Unicode tables, cached on disk).
+
+``--worst`` times single rows made only of words the kernel leaves to the exact Python
+transform (character references, combining marks, capital sigma): the floor of
+``"robust"`` throughput, and a check that such rows cost time linear in their length.
 """
 
 from __future__ import annotations
@@ -21,6 +26,23 @@ from engine import Matcher
 from engine.bench import corpus
 
 MODES = {"plain": None, "nfkc": "nfkc", "robust": "robust"}
+WORST_ROWS = {"references": "s&#97;rin &amp; x ", "combining marks": "sa\u0301rin ",
+              "capital sigma": "\u03a3\u03a3\u03a3\u03a3 "}
+
+
+def worst(row_mb: float) -> None:
+    """MB/s of ``"robust"`` on rows of exact-path words, at two sizes (linear: equal)."""
+    m = Matcher(["sarin", "cobalt strike", "nerve agent"], normalize="robust")
+    print("| row made of | MB/s at row_mb / 5 | MB/s at row_mb |")
+    print("|---|---:|---:|")
+    for name, word in WORST_ROWS.items():
+        speeds = []
+        for size in (row_mb / 5, row_mb):
+            text = word * int(size * 1e6 / len(word.encode()))
+            start = time.perf_counter()
+            m.count([text])
+            speeds.append(len(text.encode()) / (time.perf_counter() - start) / 1e6)
+        print(f"| {name} | {speeds[0]:.2f} | {speeds[1]:.2f} |", flush=True)
 
 
 def main() -> None:
@@ -28,7 +50,13 @@ def main() -> None:
     parser.add_argument("--corpus-mb", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--patterns", default="1000,10000,100000")
+    parser.add_argument("--worst", action="store_true",
+                        help="time rows of exact-path words instead of the corpus")
+    parser.add_argument("--row-mb", type=float, default=1.0)
     args = parser.parse_args()
+    if args.worst:
+        worst(args.row_mb)
+        return
     texts = corpus.make_corpus(int(args.corpus_mb * 1e6), seed=1234)
     size = len(texts.buffers()[2])
     print(f"corpus {size / 1e6:.1f} MB, {len(texts)} documents; MB/s whole-word, best of "

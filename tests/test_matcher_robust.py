@@ -99,6 +99,22 @@ def test_rows_the_kernel_leaves_to_python_are_cut_to_words():
                                                      normalize="robust") == [102]
 
 
+def test_a_row_of_many_exact_words_keeps_every_span_in_place():
+    # Hundreds of exact windows in one row (a page of references, accents, capital
+    # sigmas): each spliced back where it belongs, spans pointing into the original.
+    # (Their byte offsets were once found by re-encoding the row's prefix per window:
+    # quadratic, a 1 MB page took a minute; benchmarks/bench_normalize.py --worst.)
+    words = ["s&#97;rin", "sa\u0301rin", "ΣARIN", "sarin", "&amp;", "sarins", "x"]
+    text = " ".join(words[i % len(words)] for i in range(700))
+    patterns = ["sarin", "sárin"]
+    m = Matcher(patterns, normalize="robust")
+    got = m.spans([text])
+    expect = oracle.byte_spans(patterns, [text], normalize="robust")
+    assert list(zip(got.row.tolist(), got.start.tolist(), got.end.tolist(),
+                    got.pattern_id.tolist())) == expect
+    assert len(expect) == 400
+
+
 def test_robust_options_survive_save_load_and_pickle(tmp_path):
     m = Matcher(["cobalt strike"], normalize="robust", join=True, inflect=False)
     loaded = Matcher.load(m.save(tmp_path / "m.fem"))

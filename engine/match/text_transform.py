@@ -244,12 +244,19 @@ def splice(text: str, steps: tuple[str, ...], lower: bool, windows: list[tuple[i
     fed, map_start, map_end, edges = kernel
     edges = edges.copy()
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    # Byte offsets counted forward and looked up in one call, in map_start's dtype: a
+    # row with many windows (a page full of references) stays linear in its length.
+    bounds = np.empty(2 * len(windows), dtype=map_start.dtype)
+    char_at, byte_at = 0, 0
+    for i, (start, end) in enumerate(windows):
+        bounds[2 * i] = byte_at + len(text[char_at:start].encode())
+        bounds[2 * i + 1] = byte_at = bounds[2 * i] + len(text[start:end].encode())
+        char_at = end
+    fed_bounds = np.searchsorted(map_start, bounds, "left").tolist()
     cursor = 0
-    for start, end in windows:
-        byte_start = len(text[:start].encode())
-        byte_end = byte_start + len(text[start:end].encode())
-        fed_start = int(np.searchsorted(map_start, byte_start, "left"))
-        fed_end = int(np.searchsorted(map_start, byte_end, "left"))
+    for i, (start, end) in enumerate(windows):
+        byte_start = int(bounds[2 * i])
+        fed_start, fed_end = fed_bounds[2 * i], fed_bounds[2 * i + 1]
         w_fed, w_start, w_end, w_edges = transform_with_map(text[start:end], steps, lower)
         w_edges = w_edges.copy()
         # The character before the window decides whether a word may start at it;
