@@ -111,7 +111,7 @@ def test_a_row_of_many_exact_words_keeps_every_span_in_place():
     got = m.spans([text])
     expect = oracle.byte_spans(patterns, [text], normalize="robust")
     assert list(zip(got.row.tolist(), got.start.tolist(), got.end.tolist(),
-                    got.pattern_id.tolist())) == expect
+                    got.pattern_id.tolist(), strict=True)) == expect
     assert len(expect) == 400
 
 
