@@ -40,6 +40,19 @@ def write_lists(root: Path) -> Path:
     return config
 
 
+def write_cascade(root: Path) -> Path:
+    """``write_lists``'s config plus the shipped spam model, run only on rows with a
+    blocklist match (a classifier cascade); returns the config path."""
+    config = write_lists(root)
+    config.write_text(config.read_text() + f"""spam = "spam.score > 0.5"
+[[classifier]]
+name = "spam"
+model = "{REPO / 'models' / 'spam-hashed'}"
+run_if = "bl.count >= 1"
+""")
+    return config
+
+
 def texts(n: int, seed: int) -> list[str | None]:
     rng = random.Random(seed)
     out = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 40))) for _ in range(n)]

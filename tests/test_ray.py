@@ -22,7 +22,7 @@ from engine.errors import UsageError
 from engine.integrations.rows import annotate_rows, annotating
 from engine.ray.cluster import check_gpus, gpu_pool_size, pool_size
 from engine.ray.pools import ClassifyActor, MatchActor
-from tests.runkit import REPO, cli, write_lists, write_shards
+from tests.runkit import REPO, cli, write_cascade, write_lists, write_shards
 
 
 def _loopback_tool() -> Path:
@@ -100,13 +100,7 @@ def test_match_then_classify_actors_give_the_filter_rows(tmp_path):
     """The two pools' actors, called in this process with the rows re-batched between
     them as Ray Data may, give ``Filter.apply``'s annotated rows exactly: the classifier
     cascade, the byte cap and the unreadable row included."""
-    config = write_lists(tmp_path)
-    config.write_text(config.read_text() + f"""spam = "spam.score > 0.5"
-[[classifier]]
-name = "spam"
-model = "{REPO / 'models' / 'spam-hashed'}"
-run_if = "bl.count >= 1"
-""")
+    config = write_cascade(tmp_path)
     spec = engine.FilterSpec.from_toml(config)
     write_shards(tmp_path, count=1, rows=500)
     table = pq.read_table(tmp_path / "data" / "s0.parquet")

@@ -23,7 +23,15 @@ import pytest
 
 import engine
 from engine.integrations.rows import annotate_rows, annotating
-from tests.runkit import REPO, check_accounting, cli, output_digests, write_lists, write_shards
+from tests.runkit import (
+    REPO,
+    check_accounting,
+    cli,
+    output_digests,
+    write_cascade,
+    write_lists,
+    write_shards,
+)
 
 ray = pytest.importorskip("ray", reason="install filter-engine[test] (ray[data])")
 import engine.ray  # noqa: E402
@@ -100,13 +108,7 @@ def test_filter_stage_refuses_a_pool_that_would_hang(cluster, job):
 def cascade(tmp_path):
     """A blocklist, a real ONNX classifier run only on rows with a match, and rows of every
     kind: kept, removed by either, unreadable, over the byte cap, null."""
-    config = write_lists(tmp_path)
-    config.write_text(config.read_text() + f"""spam = "spam.score > 0.5"
-[[classifier]]
-name = "spam"
-model = "{REPO / 'models' / 'spam-hashed'}"
-run_if = "bl.count >= 1"
-""")
+    config = write_cascade(tmp_path)
     write_shards(tmp_path, count=1, rows=800)
     table = pq.read_table(tmp_path / "data" / "s0.parquet")
     odd = pa.array([b"anthrax sarin", b"\xff broken", b"free prize call now payload " * 40,

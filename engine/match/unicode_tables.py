@@ -41,16 +41,25 @@ def _page(first: int) -> str:
 def kernel_tables() -> dict[str, np.ndarray]:
     """Every table the kernel needs: ``alnum``, ``lower_pages``, ``lower_entries``,
     ``lower_pool``, ``cased``, ``ignorable`` (see the functions below)."""
-    path = _cache_path()
+    return _load_or_compute(_cache_path(), _compute_kernel_tables)
+
+
+def _compute_kernel_tables() -> dict[str, np.ndarray]:
+    pages, entries, pool = lower_tables()
+    cased, ignorable = sigma_context_bitmaps()
+    return {"alnum": alnum_bitmap(), "lower_pages": pages, "lower_entries": entries,
+            "lower_pool": pool, "cased": cased, "ignorable": ignorable}
+
+
+def _load_or_compute(path: Path, compute) -> dict[str, np.ndarray]:
+    """The tables cached at ``path``, else ``compute()``'s, saved there atomically for the
+    next process (without a writable cache they are simply computed)."""
     try:
         with np.load(path, allow_pickle=False) as cached:
             return {name: cached[name] for name in cached.files}
     except (OSError, ValueError, KeyError):
         pass
-    pages, entries, pool = lower_tables()
-    cased, ignorable = sigma_context_bitmaps()
-    tables = {"alnum": alnum_bitmap(), "lower_pages": pages, "lower_entries": entries,
-              "lower_pool": pool, "cased": cased, "ignorable": ignorable}
+    tables = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
@@ -216,20 +225,7 @@ def _cached_transform(steps: tuple[str, ...], lower: bool) -> dict[str, np.ndarr
     path = _cache_path().with_name(
         _cache_path().stem.replace("unicode-tables-v1", "transform-v2") + "-"
         + fingerprint.hexdigest()[:16] + ".npz")
-    try:
-        with np.load(path, allow_pickle=False) as cached:
-            return {name: cached[name] for name in cached.files}
-    except (OSError, ValueError, KeyError):
-        pass
-    tables = _compute_transform(steps, lower)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
-            np.savez(f, allow_pickle=False, **tables)
-        os.replace(f.name, path)
-    except OSError:
-        pass
-    return tables
+    return _load_or_compute(path, lambda: _compute_transform(steps, lower))
 
 
 def _compute_transform(steps: tuple[str, ...], lower: bool) -> dict[str, np.ndarray]:
