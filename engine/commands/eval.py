@@ -17,6 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.commands._labelled_args import add_label_arguments
+
 NAME = "eval"
 HELP = ("measure on labelled data: one model (eval MODEL DATA...) or a whole filter "
         "(eval -c TOML DATA... : removal and P/R per label, per reason, samples, plots)")
@@ -48,14 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     whole.add_argument("-o", "--output", type=Path, metavar="OUTDIR",
                        help="write result.json, summary.md, removal_by_reason.png and "
                        "pr_<stage>.png here")
-    whole.add_argument("--split", help="only rows whose split column has this value "
-                       "(e.g. test)")
-    whole.add_argument("--benign-label", action="append", metavar="LABEL",
-                       help="a label of rows that should be kept (default benign; repeat "
-                       "for several); every other label counts as hazard")
-    whole.add_argument("--exclude-label", action="append", metavar="LABEL",
-                       help="leave out rows with this label (repeatable), e.g. text about "
-                       "defence that is neither benign nor hazard")
+    add_label_arguments(whole, split_example="test")
     for name in ("id", "category", "source", "list_source", "split"):
         whole.add_argument(f"--{name.replace('_', '-')}-column",
                            help=f"(default {name}; optional column)")

@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.commands._labelled_args import add_label_arguments
+
 NAME = "screen"
 HELP = ("screen blocklist terms on labelled text: documents hit per million, benign vs "
         "hazard, their ratio, and an ambiguous flag; writes <list>.screen.tsv")
@@ -41,13 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--beside", action="store_true",
                        help="write <list stem>.screen.tsv into a screen/ folder beside each "
                        "list (not beside it: a config's blocklists/*.tsv glob would read it)")
-    parser.add_argument("--split", help="only rows whose split column has this value "
-                        "(e.g. tune)")
-    parser.add_argument("--benign-label", action="append", metavar="LABEL",
-                        help="a label of benign rows (default benign; repeatable); every "
-                        "other label is hazard")
-    parser.add_argument("--exclude-label", action="append", metavar="LABEL",
-                        help="leave out rows with this label (repeatable)")
+    add_label_arguments(parser, split_example="tune")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--split-column", default="split")

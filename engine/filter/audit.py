@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from engine.classify.card import sha256_of
+
 if TYPE_CHECKING:
     from engine.match.matcher import SpanResult
 
@@ -38,14 +40,6 @@ SPAN = pa.struct([("stage", pa.string()), ("start", pa.int64()), ("end", pa.int6
 SOURCE = pa.struct([("stage", pa.string()), ("kind", pa.string()), ("sha256", pa.string())])
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def stage_hashes(spec) -> dict[str, dict]:
     """Content hashes of what each stage decides with: ``name -> {kind, sha256, files}``.
 
@@ -55,13 +49,13 @@ def stage_hashes(spec) -> dict[str, dict]:
     """
     hashes: dict[str, dict] = {}
     for b in spec.blocklists:
-        files = {Path(f).name: file_sha256(f) for f in b.files}
+        files = {Path(f).name: sha256_of(Path(f)) for f in b.files}
         combined = hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in sorted(files.items()))
                                   .encode()).hexdigest()
         hashes[b.name] = {"kind": "blocklist", "sha256": combined, "files": files}
     for c in spec.classifiers:
         model = Path(c.model)
-        files = {str(p.relative_to(model)): file_sha256(p)
+        files = {str(p.relative_to(model)): sha256_of(p)
                  for p in sorted(model.rglob("*")) if p.is_file()}
         hashes[c.name] = {"kind": "classifier", "sha256": files.get("model.onnx", ""),
                           "files": files}
