@@ -45,16 +45,25 @@ def build_automaton(
     max_table_bytes: int,
     counts: npt.NDArray[np.int32],
     separators: bool,
+    dense_bytes: int,
 ) -> dict:
-    """Dense DFA for unique, transformed entries given in byte ``order`` (``counts``:
-    patterns per entry; ``separators``: a run of separators matches a space): table,
-    classes, o_pat, o_link, o_total, n_states, n_classes, stride, sep_class.
-    OverflowError if too large."""
+    """Automaton for unique, transformed entries given in byte ``order`` (``counts``:
+    patterns per entry; ``separators``: a run of separators matches a space; dense rows
+    for the first states up to ``dense_bytes``, edge lists for the rest): table, sparse,
+    edges, classes, o_pat, o_link, o_total, n_states, n_dense, n_classes, stride,
+    sep_class. OverflowError if too large."""
 
 def check_table(
-    table: npt.NDArray[np.uint32], o_total: npt.NDArray[np.int32], S: int, C: int, W: int
+    table: npt.NDArray[np.uint32],
+    o_total: npt.NDArray[np.int32],
+    S: int,
+    D: int,
+    C: int,
+    W: int,
+    sparse: npt.NDArray[np.uint32],
+    edges: npt.NDArray[np.uint32],
 ) -> str | None:
-    """First layout problem of a (loaded) table, or None."""
+    """First layout problem of a (loaded) automaton, or None."""
 
 def classify_rows(
     offsets: npt.NDArray[np.int64],

@@ -1,11 +1,15 @@
 # cython: language_level=3
 """Aho-Corasick automaton build and nogil batch scan (private; use engine.matcher).
 
-The automaton is a dense DFA over byte classes: every byte that occurs in a pattern gets
-a class of its own (ASCII upper case shares the lower-case class when case is ignored),
-every other byte is class 0 and leads back to the root. Failure transitions are folded
-into the table, state ids are premultiplied by the class count, and states with outputs
-are numbered last, so the hot loop is one table load per byte plus one compare.
+The automaton is a DFA over byte classes: every byte that occurs in a pattern gets a class
+of its own (ASCII upper case shares the lower-case class when case is ignored), every
+other byte is class 0 and leads back to the root. The shallow states (breadth-first, up
+to a byte budget) have dense rows with failure transitions folded in, ids premultiplied
+by the row width and the output flag in the low bit, so the hot loop is one table load
+per byte plus one compare. Deeper states, which a million patterns make by the ten
+million but text rarely reaches, keep only their trie edges and a failure link (about
+16 bytes a state instead of 4 per byte class): a step from one searches its few edges
+and falls back along failure links to a dense row.
 
 With the ``separators`` step, every ASCII separator byte shares the space's class and a
 state entered by it loops on it, so a run of separators is one space; entries with a
@@ -96,21 +100,20 @@ SEPARATOR_BYTES = bytes([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 45, 95])
 
 def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
                     const int64_t[::1] order, bint ignore_case, int64_t max_table_bytes,
-                    const int32_t[::1] counts, bint separators):
-    """Build the DFA for deduplicated, already transformed UTF-8 patterns.
+                    const int32_t[::1] counts, bint separators, int64_t dense_bytes):
+    """Build the automaton for deduplicated, already transformed UTF-8 patterns.
 
-    Three passes, one dense allocation: a sparse trie (sibling lists), failure links by
-    breadth-first search over it, then the dense table filled in breadth-first order,
-    each row a copy of its failure state's row with its own children written over it.
-    States with outputs get the highest ids. Returns a dict of NumPy arrays and sizes
-    (see ``Automaton``). Patterns must be non-empty and unique, and ``order`` must list
-    them in byte order (it makes the trie a single sweep). ``counts[p]``: how many
-    reported patterns entry ``p`` stands for. With ``separators`` every ASCII separator
-    byte shares the class of the space, and a state entered by a space stays there on
-    another one: a run of separators in the text matches the one space of a pattern
-    (patterns must hold no space at either end and no two in a row). Raises OverflowError,
-    before the dense table is allocated, if it would exceed ``max_table_bytes`` or
-    32-bit transitions.
+    Three passes: a sparse trie (sibling lists), breadth-first ids, then failure links,
+    dense rows for the first states (up to ``dense_bytes``) and edge lists for the
+    rest in one breadth-first sweep (``_finish_build``). Returns a dict of NumPy
+    arrays and sizes (see ``Automaton``). Patterns must be non-empty and unique, and
+    ``order`` must list them in byte order (it makes the trie a single sweep).
+    ``counts[p]``: how many reported patterns entry ``p`` stands for. With
+    ``separators`` every ASCII separator byte shares the class of the space, and a
+    state entered by a space stays there on another one: a run of separators in the
+    text matches the one space of a pattern (patterns must hold no space at either end
+    and no two in a row). Raises OverflowError, before the tables are allocated, if
+    they would exceed ``max_table_bytes`` or 32-bit transitions.
     """
     cdef Py_ssize_t n_pat = pat_offs.shape[0] - 1
     cdef uint8_t cls[256]
@@ -181,142 +184,258 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
             pat_at[s] = <int32_t> p
             prev_a = a
             prev_len = length
+    bfs = _breadth_first(first_child, sibling, label, pat_at, root_child, S, C)
+    trie_a = trie = None  # twice the size of the breadth-first arrays: free it now
     cdef uint32_t W = (C + 2) & ~1u
-    if <uint64_t> S * W >= 0xFFFFFFFF:
+    # Dense rows for the first states in breadth-first order (the shallow, hot ones) up
+    # to ``dense_bytes``; the deeper states keep only their trie edges and failure link.
+    cdef int64_t D = min(S, max(1, dense_bytes // (W * 4)))
+    if <uint64_t> D * W + 2 * <uint64_t> (S - D) >= 0xFFFFFFFF:
         raise OverflowError(
-            f"{S:,} states x {W} slots do not fit 32-bit transitions; split the blocklist")
-    if S * W * 4 > max_table_bytes:
+            f"{S:,} states ({D:,} dense x {W} slots) do not fit 32-bit transitions; "
+            "split the blocklist")
+    cdef int64_t total = D * W * 4 + (S - D) * 16
+    if total > max_table_bytes:
         raise OverflowError(
-            f"the automaton would take {S * W * 4:,} bytes ({S:,} states x {W} slots), over "
-            f"the limit of {max_table_bytes:,} (PatternLimits.max_automaton_bytes)")
-    return _finish_build(first_child, sibling, label, pat_at, root_child, S, C, W, cls,
-                         &counts[0], sep_cls)
+            f"the automaton would take {total:,} bytes ({S:,} states, {D:,} of them dense "
+            f"x {W} slots), over the limit of {max_table_bytes:,} "
+            "(PatternLimits.max_automaton_bytes)")
+    return _finish_build(bfs, S, D, C, W, cls, &counts[0], sep_cls)
 
 
-cdef object _finish_build(const int32_t* first_child, const int32_t* sibling,
-                          const int32_t* label, const int32_t* pat_at,
-                          const int32_t* root_child, int64_t S, uint32_t C, uint32_t W,
-                          uint8_t* cls, const int32_t* counts, int sep_cls):
-    """Breadth-first ids, failure and output links, and the dense table in one pass.
-
-    Table layout: state ``i`` owns ``W`` slots from ``i * W`` (``W`` even, > ``C``). A
-    transition to ``i`` stores ``i * W + has_output(i)``; the row sits at that address,
-    so the scan indexes ``T[entry + class]`` directly and tests ``entry & 1`` for
-    outputs. An output state keeps its own id in the slot just before its row. A state
-    entered by the separator class ``sep_cls`` (if >= 0) loops on it.
-    """
+cdef object _breadth_first(const int32_t* first_child, const int32_t* sibling,
+                           const int32_t* label, const int32_t* pat_at,
+                           const int32_t* root_child, int64_t S, uint32_t C):
+    """The trie renumbered breadth-first: ``(first, label, pattern)``, where the children
+    of state ``i`` are the states ``first[i] .. first[i + 1] - 1`` (breadth-first order
+    puts a state's children side by side), so that ``_finish_build`` reads every array
+    in order instead of chasing sibling lists across the trie."""
     order_a = np.empty(S, np.int32)
-    pos_a = np.empty(S, np.int32)
-    fail_a = np.zeros(S, np.int32)
-    out_a = np.zeros(S, np.uint8)
-    o_pat_a = np.full(S, -1, np.int32)
-    o_link_a = np.full(S, -1, np.int32)
-    o_total_a = np.zeros(S, np.int32)
-    table_a = np.empty(S * W, np.uint32)
+    first_a = np.empty(S + 1, np.int32)
+    lab_a = np.zeros(S, np.uint8)
+    pat_a = np.empty(S, np.int32)
     cdef int32_t[::1] order = order_a
-    cdef int32_t[::1] pos = pos_a
-    cdef int32_t[::1] fail = fail_a
-    cdef uint8_t[::1] has_out = out_a
-    cdef int32_t[::1] o_pat = o_pat_a
-    cdef int32_t[::1] o_link = o_link_a
-    cdef int32_t[::1] o_total = o_total_a
-    cdef uint32_t[::1] table = table_a
-    cdef int64_t head = 0, tail = 1, i, s, t, f, ci
+    cdef int32_t[::1] first = first_a
+    cdef uint8_t[::1] lab = lab_a
+    cdef int32_t[::1] pat = pat_a
+    cdef int64_t head = 0, tail = 1, s, t, i
     cdef uint32_t c
-    cdef uint32_t* row
     with nogil:
         order[0] = 0
-        pos[0] = 0
         while head < tail:
             s = order[head]
+            first[head] = <int32_t> tail
             head += 1
             if s == 0:
                 for c in range(C):
                     if root_child[c]:
-                        pos[root_child[c]] = <int32_t> tail
                         order[tail] = root_child[c]
                         tail += 1
             t = first_child[s] if s else 0
             while t:
-                pos[t] = <int32_t> tail
                 order[tail] = <int32_t> t
                 tail += 1
                 t = sibling[t]
+        first[S] = <int32_t> S
         for i in range(S):
             s = order[i]
-            row = &table[i * W + has_out[i]]
-            if i == 0:
-                memset(&table[0], 0, W * sizeof(uint32_t))
+            lab[i] = <uint8_t> label[s]
+            pat[i] = pat_at[s]
+    return first_a, lab_a, pat_a
+
+
+cdef inline uint32_t _entry_of(int64_t i, int64_t D, uint32_t W, bint out) noexcept nogil:
+    """The transition value that leads to state ``i`` (see ``_finish_build``)."""
+    if i < D:
+        return <uint32_t> (i * W + out)
+    return <uint32_t> (D * W + 2 * (i - D) + out)
+
+
+cdef uint32_t _build_step(const uint32_t* table, const uint32_t* sparse,
+                          const uint32_t* edges, uint32_t DW, uint32_t e,
+                          uint32_t c) noexcept nogil:
+    """``_step`` over the arrays under construction (no ``Auto`` yet)."""
+    cdef uint32_t j, k
+    while e >= DW:
+        j = (e - DW) & ~1u
+        for k in range(sparse[j], sparse[j + 2]):
+            if edges[2 * k] == c:
+                return edges[2 * k + 1]
+        e = sparse[j + 1]
+    return table[e + c]
+
+
+cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t W,
+                          uint8_t* cls, const int32_t* counts, int sep_cls):
+    """Failure and output links, dense rows and sparse edges in one breadth-first pass.
+
+    States ``0 .. D-1`` (breadth-first, so the shallow ones) are dense: state ``i`` owns
+    ``W`` slots from ``i * W`` (``W`` even, > ``C``); a transition to it stores ``i * W +
+    has_output(i)`` and its row sits at that address, so the scan indexes
+    ``T[entry + class]`` directly and tests ``entry & 1`` for outputs. An output state
+    keeps its own id in the slot just before its row. A dense row is its failure
+    state's row with its own children written over it (failure folded in).
+
+    States ``D ..`` are sparse: a transition to ``i`` stores ``D * W + 2 * (i - D) +
+    has_output(i)``, and ``2 * (i - D)`` indexes its record in ``sparse``: the index of
+    its first edge, then the transition value of its failure state (shallower, so
+    following failures always ends on a dense row); its edges run to the next record's
+    first. Each edge in ``edges`` is two words, class and transition value, so that a
+    step from a sparse state reads two cache lines, not four arrays. A state
+    entered by the separator class ``sep_cls`` (if >= 0) loops on it (a dense slot, or
+    an edge to itself).
+    """
+    cdef const int32_t[::1] first = bfs[0]
+    cdef const uint8_t[::1] lab = bfs[1]
+    cdef const int32_t[::1] pat = bfs[2]
+    cdef int64_t n_sparse = S - D
+    fail_a = np.zeros(S, np.int32)
+    out_a = np.zeros(S, np.uint8)
+    o_link_a = np.full(S, -1, np.int32)
+    o_total_a = np.zeros(S, np.int32)
+    table_a = np.empty(D * W, np.uint32)
+    sparse_a = np.zeros(2 * n_sparse + 1, np.uint32)
+    # Sparse edges: one per trie edge out of a sparse state, plus separator loops.
+    edges_a = np.empty(2 * n_sparse * (2 if sep_cls >= 0 else 1), np.uint32)
+    cdef int32_t[::1] fail = fail_a
+    cdef uint8_t[::1] has_out = out_a
+    cdef int32_t[::1] o_link = o_link_a
+    cdef int32_t[::1] o_total = o_total_a
+    cdef uint32_t* table = <uint32_t*> cnp.PyArray_DATA(table_a)
+    cdef uint32_t* sparse = <uint32_t*> cnp.PyArray_DATA(sparse_a)
+    cdef uint32_t* edges = <uint32_t*> cnp.PyArray_DATA(edges_a)
+    cdef uint32_t DW = <uint32_t> (D * W)
+    cdef int64_t i, f, ci, n_edges = 0
+    cdef uint32_t c, e, here
+    cdef uint32_t* row = NULL
+    cdef bint dense
+    with nogil:
+        for i in range(S):
+            dense = i < D
+            here = _entry_of(i, D, W, has_out[i])
+            if dense:
+                row = &table[here]
+                if i == 0:
+                    memset(&table[0], 0, W * sizeof(uint32_t))
+                else:
+                    f = fail[i]
+                    memcpy(row, &table[f * W + has_out[f]], C * sizeof(uint32_t))
+                    if has_out[i]:
+                        table[i * W] = <uint32_t> i
+                        if W > C + 1:
+                            table[i * W + C + 1] = 0
+                    elif W > C:
+                        for c in range(C, W):
+                            table[i * W + c] = 0
+                    if sep_cls >= 0 and lab[i] == sep_cls:
+                        row[sep_cls] = here
             else:
-                f = fail[i]
-                memcpy(row, &table[f * W + has_out[f]], C * sizeof(uint32_t))
-                if has_out[i]:
-                    table[i * W] = <uint32_t> i
-                    if W > C + 1:
-                        table[i * W + C + 1] = 0
-                elif W > C:
-                    for c in range(C, W):
-                        table[i * W + c] = 0
-                if sep_cls >= 0 and label[s] == sep_cls:
-                    row[sep_cls] = <uint32_t> (i * W + has_out[i])
-            o_pat[i] = pat_at[s]
-            t = first_child[s] if s else 0
-            c = 0
-            while True:
-                if s == 0:
-                    while c < C and not root_child[c]:
-                        c += 1
-                    if c == C:
-                        break
-                    t = root_child[c]
-                    c += 1
-                elif t == 0:
-                    break
-                ci = pos[t]
-                f = 0 if i == 0 else row[label[t]] // W
+                sparse[2 * (i - D)] = <uint32_t> n_edges
+                sparse[2 * (i - D) + 1] = _entry_of(fail[i], D, W, has_out[fail[i]])
+                if sep_cls >= 0 and lab[i] == sep_cls:
+                    edges[2 * n_edges] = <uint32_t> sep_cls
+                    edges[2 * n_edges + 1] = here
+                    n_edges += 1
+            for ci in range(first[i], first[i + 1]):
+                c = lab[ci]
+                if i == 0:
+                    f = 0
+                else:
+                    # The child's failure: where the parent's failure goes on its label
+                    # (a dense row is still its failure's copy under this slot).
+                    e = row[c] if dense else _build_step(
+                        table, sparse, edges, DW, sparse[2 * (i - D) + 1], c)
+                    f = e // W if e < DW else D + ((e - DW) >> 1)
                 fail[ci] = <int32_t> f
-                o_link[ci] = <int32_t> f if pat_at[order[f]] >= 0 else o_link[f]
-                o_total[ci] = (counts[pat_at[t]] if pat_at[t] >= 0 else 0) + (
+                o_link[ci] = <int32_t> f if pat[f] >= 0 else o_link[f]
+                o_total[ci] = (counts[pat[ci]] if pat[ci] >= 0 else 0) + (
                     o_total[o_link[ci]] if o_link[ci] >= 0 else 0)
                 has_out[ci] = o_total[ci] > 0
-                row[label[t]] = <uint32_t> (ci * W + has_out[ci])
-                if s:
-                    t = sibling[t]
+                if dense:
+                    row[c] = _entry_of(ci, D, W, has_out[ci])
+                else:
+                    edges[2 * n_edges] = c
+                    edges[2 * n_edges + 1] = _entry_of(ci, D, W, has_out[ci])
+                    n_edges += 1
+        sparse[2 * n_sparse] = <uint32_t> n_edges
     classes = np.frombuffer(bytes([cls[c] for c in range(256)]), np.uint8).copy()
     return {
-        "table": table_a, "classes": classes, "o_pat": o_pat_a, "o_link": o_link_a,
-        "o_total": o_total_a, "n_states": S, "n_classes": C, "stride": W,
-        "sep_class": sep_cls,
+        "table": table_a, "classes": classes, "o_pat": bfs[2], "o_link": o_link_a,
+        "o_total": o_total_a, "n_states": S, "n_dense": D, "n_classes": C, "stride": W,
+        "sep_class": sep_cls, "sparse": sparse_a, "edges": edges_a[:2 * n_edges].copy(),
     }
 
 
+cdef inline int64_t _target(uint32_t e, int64_t S, int64_t D, uint32_t W,
+                            const int32_t* o_total) noexcept nogil:
+    """The state a transition value leads to, or -1 if it is not one ``_finish_build``
+    could have written (out of range, or an output flag that does not match)."""
+    cdef int64_t t, flag
+    cdef uint64_t DW = <uint64_t> D * W
+    if e < DW:
+        t = e // W
+        flag = e % W
+    else:
+        t = D + <int64_t> ((e - DW) >> 1)
+        flag = (e - DW) & 1
+    if t >= S or flag != (1 if o_total[t] > 0 else 0):
+        return -1
+    return t
+
+
 def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S,
-                uint32_t C, uint32_t W):
-    """Check that every transition lands on a state's row (the layout of
-    ``_finish_build``); return the first problem found as text, or None."""
-    if table.shape[0] != S * W or o_total.shape[0] != S or S == 0 or W <= C:
+                int64_t D, uint32_t C, uint32_t W, const uint32_t[::1] sparse,
+                const uint32_t[::1] edges):
+    """Check that every transition lands on a state (the layout of ``_finish_build``)
+    and that every sparse state's failure is an earlier state, so that no scan reads
+    outside the arrays or loops; return the first problem found as text, or None."""
+    if (table.shape[0] != D * W or o_total.shape[0] != S or not 0 < D <= S or W <= C
+            or sparse.shape[0] != 2 * (S - D) + 1 or edges.shape[0] % 2
+            or <uint64_t> D * W + 2 * <uint64_t> (S - D) >= 0xFFFFFFFF):
         return "table size does not match its header"
-    cdef int64_t i, target
-    cdef uint32_t c, e, flag
+    if sparse[2 * (S - D)] != edges.shape[0] // 2:
+        return "sparse edge index does not match its arrays"
+    cdef int64_t i, k, j = 0, n_edges = edges.shape[0] // 2
+    cdef uint32_t c = 0, flag
     cdef int problem = 0
+    cdef const int32_t* tot = &o_total[0]
     with nogil:
-        for i in range(S):
-            flag = 1 if o_total[i] > 0 else 0
+        for i in range(D):
+            flag = 1 if tot[i] > 0 else 0
             if flag and table[i * W] != i:
                 problem = 1
                 break
             for c in range(C):
-                e = table[i * W + flag + c]
-                target = e // W
-                if target >= S or e % W != (1 if o_total[target] > 0 else 0):
+                if _target(table[i * W + flag + c], S, D, W, tot) < 0:
                     problem = 2
                     break
             if problem:
                 break
+        if not problem:
+            for j in range(S - D):
+                if sparse[2 * j + 2] < sparse[2 * j] or sparse[2 * j + 2] > n_edges:
+                    problem = 3
+                    break
+                for k in range(sparse[2 * j], sparse[2 * j + 2]):
+                    if edges[2 * k] >= C or _target(edges[2 * k + 1], S, D, W, tot) < 0:
+                        problem = 4
+                        break
+                if problem:
+                    break
+                i = _target(sparse[2 * j + 1], S, D, W, tot)
+                if i < 0 or i >= D + j:
+                    problem = 5
+                    break
     if problem == 1:
         return f"output state {i} does not hold its id"
     if problem == 2:
         return f"state {i}: transition {c} does not land on a state's row"
+    if problem == 3:
+        return f"sparse state {D + j}: bad edge range"
+    if problem == 4:
+        return f"sparse state {D + j}: an edge does not land on a state"
+    if problem == 5:
+        return f"sparse state {D + j}: its failure is not an earlier state"
     return None
 
 
@@ -585,6 +704,10 @@ ctypedef struct Auto:
     int flags
     const fe_teddy* teddy       # the prefilter (NULL: none for this automaton)
     int simd                    # its implementation (FE_SIMD_*), -1: scan every byte
+    uint32_t DW                 # transition values from here on lead to sparse states
+    int64_t n_dense
+    const uint32_t* sparse      # per sparse state: first edge, failure's transition value
+    const uint32_t* edges       # per edge: class, transition value
 
 
 ctypedef struct Lower:
@@ -607,6 +730,29 @@ ctypedef struct Sink:
     int64_t sp_n
     int64_t sp_cap
     int failed
+
+
+cdef inline uint32_t _step(const Auto* A, uint32_t e, uint32_t c) noexcept nogil:
+    """The transition from the state of value ``e`` on byte class ``c``: one load from
+    a dense row; from a sparse state, a search of its edges, then of its failure's."""
+    cdef uint32_t j, k, end
+    while e >= A.DW:
+        j = (e - A.DW) & ~1u
+        k = A.sparse[j]
+        end = A.sparse[j + 2]
+        while k < end:
+            if A.edges[2 * k] == c:
+                return A.edges[2 * k + 1]
+            k += 1
+        e = A.sparse[j + 1]
+    return A.T[e + c]
+
+
+cdef inline int64_t _state_id(const Auto* A, uint32_t e) noexcept nogil:
+    """The id of the output state of transition value ``e``."""
+    if e < A.DW:
+        return A.T[e - 1]
+    return A.n_dense + ((e - A.DW) >> 1)
 
 
 cdef inline uint32_t _decode(const uint8_t* p) noexcept nogil:
@@ -719,7 +865,7 @@ cdef void _on_match(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
     ``edges`` (rows the kernel or Python transformed): where whole words may start and
     end, judged on the original text; NULL: judged on ``p`` itself (the original).
     """
-    cdef int64_t j = A.T[state - 1]
+    cdef int64_t j = _state_id(A, state)
     cdef int32_t ent, pid, k, k2, last
     cdef int64_t start, stop, word_end = -2
     cdef int flags = A.flags
@@ -781,12 +927,11 @@ cdef void _on_match(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
 cdef void _scan_one(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, int64_t n,
                     int64_t row, int64_t span_row, const int32_t* map_start,
                     const int32_t* map_end, const uint8_t* edges) noexcept nogil:
-    cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
     cdef uint32_t s = 0
     cdef int64_t i
     for i in range(n):
-        s = T[s + cls[p[i]]]
+        s = _step(A, s, cls[p[i]])
         if s & 1:
             _on_match(A, S, stamp, p, n, i + 1, s, row, span_row, map_start, map_end, edges)
 
@@ -839,7 +984,6 @@ cdef void _scan_prefiltered(const Auto* A, Sink* S, int32_t* stamp, const Desc* 
     every byte goes through the table as in ``_scan_descs``, so matches and everything
     ``_on_match`` judges (word edges, inflections, spans) are the same.
     """
-    cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
     cdef const uint8_t* p = d.p
     cdef int64_t n = d.n, i = 0
@@ -849,7 +993,7 @@ cdef void _scan_prefiltered(const Auto* A, Sink* S, int32_t* stamp, const Desc* 
             i = fe_teddy_find(A.teddy, A.simd, p, n, i)
             if i >= n:
                 break
-        s = T[s + cls[p[i]]]
+        s = _step(A, s, cls[p[i]])
         i += 1
         if s & 1:
             _emit(A, S, stamp, d, p + i, s, row_base)
@@ -889,7 +1033,6 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
     for k in range(N_STREAMS):
         live[k] = _next_desc(&st[k])
 
-    cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
     cdef uint32_t s0, s1, s2, s3
     cdef const uint8_t *p0
@@ -910,10 +1053,10 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
         p2 = st[2].cur
         p3 = st[3].cur
         for t in range(m):
-            s0 = T[s0 + cls[p0[t]]]
-            s1 = T[s1 + cls[p1[t]]]
-            s2 = T[s2 + cls[p2[t]]]
-            s3 = T[s3 + cls[p3[t]]]
+            s0 = _step(A, s0, cls[p0[t]])
+            s1 = _step(A, s1, cls[p1[t]])
+            s2 = _step(A, s2, cls[p2[t]])
+            s3 = _step(A, s3, cls[p3[t]])
             if (s0 | s1 | s2 | s3) & 1:
                 if s0 & 1:
                     _emit(A, S, stamps[0], st[0].desc, p0 + t + 1, s0, row_base)
@@ -941,7 +1084,7 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
             p = st[k].cur
             m = st[k].end - p
             for t in range(m):
-                s = T[s + cls[p[t]]]
+                s = _step(A, s, cls[p[t]])
                 if s & 1:
                     _emit(A, S, stamps[k], st[k].desc, p + t + 1, s, row_base)
             live[k] = _next_desc(&st[k])
@@ -1163,8 +1306,8 @@ cdef class Automaton:
     def __init__(self, arrays, int32_t n_categories,
                  alnum_bits, lower_tables):
         """``arrays``: table, classes, o_pat, o_link, o_total, pat_len, ent_flags,
-        ent_start, ent_pid, weight, cat_start, cat_ids, sep_class (validated by the
-        caller); ``lower_tables``: page index, entries and pool of the per-code-point
+        ent_start, ent_pid, weight, cat_start, cat_ids, sep_class, n_dense, sparse, edges
+        (validated by the caller); ``lower_tables``: page index, entries and pool of the per-code-point
         transform, then the cased and case-ignorable bitmaps (final sigma)."""
         self.arrays = dict(arrays)
         self.arrays["alnum_bits"] = alnum_bits
@@ -1219,12 +1362,19 @@ cdef class Automaton:
         self.a.ncat = n_categories
         self.a.alnum_bits = &bits[0]
         self.a.ascii_alnum = &ascii_alnum[0]
+        cdef const uint32_t[::1] sparse = self.arrays["sparse"]
+        cdef const uint32_t[::1] edges = self.arrays["edges"]
+        self.a.n_dense = int(self.arrays["n_dense"])
+        self.a.DW = <uint32_t> (self.a.n_dense * (table.shape[0] // self.a.n_dense))
+        self.a.sparse = &sparse[0]
+        self.a.edges = &edges[0] if edges.shape[0] else NULL
         self.a.teddy = NULL
         self.a.simd = -1
         cdef const uint8_t[:, ::1] lo
         cdef const uint8_t[:, ::1] hi
         masks = None
-        if self.a.sep_cls < 0 and len(flags_a) <= PREFILTER_MAX_ENTRIES:
+        if (self.a.sep_cls < 0 and len(flags_a) <= PREFILTER_MAX_ENTRIES
+                and sparse.shape[0] == 1):
             masks = prefilter_masks(self.arrays["table"], self.arrays["o_pat"],
                                     self.arrays["o_total"], self.arrays["classes"])
         if masks is not None:

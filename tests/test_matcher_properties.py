@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import Matcher
+from engine.match.patterns import PatternLimits
 from engine.match.text_transform import STEPS
 from tests import oracle
 
@@ -65,10 +66,11 @@ def _spans(found):
 
 
 @SETTINGS
-@given(corpus(), options())
-def test_counts_and_spans_match_oracle(data, opts):
+@given(corpus(), options(), st.sampled_from([PatternLimits().dense_bytes, 1, 2000]))
+def test_counts_and_spans_match_oracle(data, opts, dense_bytes):
+    """``dense_bytes`` 1: only the root has a dense row, every other state is sparse."""
     patterns, texts = data
-    m = Matcher(patterns, **opts)
+    m = Matcher(patterns, limits=PatternLimits(dense_bytes=dense_bytes), **opts)
     assert m.count(texts).tolist() == oracle.counts(patterns, texts, **opts)
     assert _spans(m.spans(texts)) == oracle.byte_spans(patterns, texts, **opts)
 

@@ -25,12 +25,15 @@ from engine.errors import fail
 MAGIC = b"FEMATCH\0"
 #: 2: automaton entries (a pattern, or its joined form) apart from patterns, entry
 #: flags, the separator class and the options normalize steps, join and inflect.
-FORMAT_VERSION = 2
+#: 3: dense rows only for the first ``n_dense`` states; the rest as edge lists.
+FORMAT_VERSION = 3
 _PREFIX = struct.Struct("<8sIIQ")
 _ALIGN = 64
 
 SECTION_DTYPES = {
     "table": np.uint32,
+    "sparse": np.uint32,
+    "edges": np.uint32,
     "classes": np.uint8,
     "o_pat": np.int32,
     "o_link": np.int32,
@@ -107,6 +110,7 @@ def read(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
 def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
     """Check every index the kernel follows; raise ValueError on the first bad one."""
     n_states = int(header["n_states"])
+    n_dense = int(header["n_dense"])
     n_classes = int(header["n_classes"])
     stride = int(header["stride"])
     n_pat = int(header["n_patterns"])
@@ -116,8 +120,8 @@ def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
             and n_states > 0, "bad automaton sizes")
     for name in ("o_pat", "o_link", "o_total"):
         _expect(arrays[name].size == n_states, f"{name} size does not match its header")
-    problem = _matcher.check_table(arrays["table"], arrays["o_total"], n_states, n_classes,
-                                   stride)
+    problem = _matcher.check_table(arrays["table"], arrays["o_total"], n_states, n_dense,
+                                   n_classes, stride, arrays["sparse"], arrays["edges"])
     if problem is not None:
         raise ValueError(problem)
     _expect(arrays["classes"].size == 256 and int(arrays["classes"].max()) < n_classes,

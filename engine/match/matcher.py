@@ -300,8 +300,9 @@ class Matcher:
                       and transform["edge"].any() else None)
         kernel_arrays: dict[str, Any] = {k: arrays[k] for k in (
             "table", "classes", "o_pat", "o_link", "o_total", "pat_len", "ent_flags",
-            "ent_start", "ent_pid", "weight", "cat_start", "cat_ids")}
+            "ent_start", "ent_pid", "weight", "cat_start", "cat_ids", "sparse", "edges")}
         kernel_arrays["sep_class"] = int(header["sep_class"])
+        kernel_arrays["n_dense"] = int(header["n_dense"])
         tables = kernel_tables()
         self._kernel = _matcher.Automaton(
             kernel_arrays, len(categories), tables["alnum"],
@@ -372,8 +373,10 @@ class Matcher:
 
     @property
     def automaton_bytes(self) -> int:
-        """Size of the transition table (the bulk of memory and of the saved file)."""
-        return int(self._arrays["table"].nbytes)
+        """Size of the transitions: dense rows and sparse edges (the bulk of memory and of
+        the saved file)."""
+        return sum(int(self._arrays[k].nbytes) for k in (
+            "table", "sparse", "edges"))
 
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in (
@@ -555,6 +558,11 @@ def _entries(keys: list[bytes], options: MatcherOptions):
     pattern's key).
     """
     separators = "separators" in options.steps
+    flags = np.zeros(len(keys), np.uint8)
+    if not options.join:  # one entry per pattern
+        _flag_entries(keys, flags, separators)
+        every = np.arange(len(keys) + 1, dtype=np.int32)
+        return keys, flags, every, every[:-1].copy()
     reports: dict[bytes, list[int]] = {}
     for pid, key in enumerate(keys):
         reports.setdefault(key, []).append(pid)
@@ -564,19 +572,25 @@ def _entries(keys: list[bytes], options: MatcherOptions):
                 reports[joined].append(pid)
     entry_keys = list(reports)
     flags = np.zeros(len(entry_keys), np.uint8)
-    if separators:
-        flags[[e for e, key in enumerate(entry_keys) if b" " in key]] = _ENTRY["sep"]
-    for e, key in enumerate(entry_keys):
-        if not key.isascii():
-            text = key.decode()
-            flags[e] |= ((_ENTRY["left_free"] if written_without_spaces(text[0]) else 0)
-                         | (_ENTRY["right_free"] if written_without_spaces(text[-1]) else 0))
+    _flag_entries(entry_keys, flags, separators)
     counts = [len(pids) for pids in reports.values()]
     ent_start = np.zeros(len(entry_keys) + 1, np.int32)
     np.cumsum(counts, out=ent_start[1:])
     ent_pid = np.fromiter((p for pids in reports.values() for p in pids), np.int32,
                           count=int(ent_start[-1]))
     return entry_keys, flags, ent_start, ent_pid
+
+
+def _flag_entries(keys: list[bytes], flags: np.ndarray, separators: bool) -> None:
+    """Set each entry's flags: holds separators; starts or ends in a script written
+    without spaces (no word boundary needed there)."""
+    if separators:
+        flags[[e for e, key in enumerate(keys) if b" " in key]] = _ENTRY["sep"]
+    for e, key in enumerate(keys):
+        if not key.isascii():
+            text = key.decode()
+            flags[e] |= ((_ENTRY["left_free"] if written_without_spaces(text[0]) else 0)
+                         | (_ENTRY["right_free"] if written_without_spaces(text[-1]) else 0))
 
 
 def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptions,
@@ -595,7 +609,7 @@ def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptio
                          dtype=np.int64)
         built = _matcher.build_automaton(pat_data, pat_offs, order, options.ignore_case,
                                          limits.max_automaton_bytes, np.diff(ent_start),
-                                         "separators" in options.steps)
+                                         "separators" in options.steps, limits.dense_bytes)
     except OverflowError as err:
         raise fail("E019", problem=err) from err
     texts = [t.encode() for t in pset.texts]
@@ -606,6 +620,8 @@ def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptio
     np.cumsum(cat_counts, out=cat_start[1:])
     arrays = {
         "table": built["table"],
+        "sparse": built["sparse"],
+        "edges": built["edges"],
         "classes": built["classes"],
         "o_pat": built["o_pat"],
         "o_link": built["o_link"],
@@ -632,6 +648,7 @@ def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptio
         "sep_class": int(built["sep_class"]),
         "n_entries": len(entry_keys),
         "n_states": int(built["n_states"]),
+        "n_dense": int(built["n_dense"]),
         "n_classes": int(built["n_classes"]),
         "stride": int(built["stride"]),
         "n_patterns": len(pset.keys),

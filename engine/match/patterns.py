@@ -12,29 +12,28 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import fail
-from engine.match.text_transform import normalize_text
+from engine.match.text_transform import pattern_key
 
 DEFAULT_CATEGORY = "default"
 
 
 @dataclass(frozen=True)
 class PatternLimits:
-    """Checked before building so that a bad blocklist fails fast, not out of memory."""
+    """Checked before building so that a bad blocklist fails fast, not out of memory.
+
+    ``dense_bytes`` is not a limit but the share of the automaton given to dense rows
+    (the shallow states, where text spends its time): below it every state is dense;
+    above it the deeper states are stored as edge lists, ~16 bytes each.
+    """
 
     max_patterns: int = 10_000_000
     max_pattern_bytes: int = 1 << 30
     max_automaton_bytes: int = 8 << 30
-
-
-@dataclass
-class _Entry:
-    text: str
-    weight: float
-    categories: list[int] = field(default_factory=list)
+    dense_bytes: int = 128 << 20
 
 
 @dataclass
@@ -45,7 +44,7 @@ class PatternSet:
     texts: list[str]
     weights: list[float]
     categories: list[str]
-    pattern_categories: list[list[int]]
+    pattern_categories: list[tuple[int, ...]]
 
 
 def collect(
@@ -53,33 +52,39 @@ def collect(
 ) -> PatternSet:
     """Merge ``(pattern, category, weight, where)`` items into a ``PatternSet``.
 
-    Each key is the pattern after the normalisation ``steps`` (and lower-casing).
+    Each key is the pattern after the normalisation ``steps`` (and lower-casing). Built
+    for a million patterns: parallel lists, and one shared tuple per single category.
     """
-    entries: dict[bytes, _Entry] = {}
+    index: dict[bytes, int] = {}
+    texts: list[str] = []
+    weights: list[float] = []
+    cats: list[tuple[int, ...]] = []
     category_ids: dict[str, int] = {}
+    alone: list[tuple[int, ...]] = []
+    key_of = pattern_key(steps, lower)
     for pattern, category, weight, where in items:
         if not isinstance(pattern, str):
             raise fail("E012", where=where, problem=f"pattern is {type(pattern).__name__}")
-        key = normalize_text(pattern, steps, lower).encode()
+        key = key_of(pattern).encode()
         if not key:
             raise fail("E011", where=where)
         if not math.isfinite(weight):
             raise fail("E013", where=where, weight=weight)
-        cat = category_ids.setdefault(category, len(category_ids))
-        entry = entries.get(key)
-        if entry is None:
-            entries[key] = _Entry(pattern, weight, [cat])
+        cat = category_ids.get(category)
+        if cat is None:
+            cat = category_ids[category] = len(alone)
+            alone.append((cat,))
+        at = index.setdefault(key, len(texts))
+        if at == len(texts):
+            texts.append(pattern)
+            weights.append(weight)
+            cats.append(alone[cat])
         else:
-            entry.weight = max(entry.weight, weight)
-            if cat not in entry.categories:
-                entry.categories.append(cat)
-    return PatternSet(
-        keys=list(entries),
-        texts=[e.text for e in entries.values()],
-        weights=[e.weight for e in entries.values()],
-        categories=list(category_ids),
-        pattern_categories=[sorted(e.categories) for e in entries.values()],
-    )
+            weights[at] = max(weights[at], weight)
+            if cat not in cats[at]:
+                cats[at] = tuple(sorted((*cats[at], cat)))
+    return PatternSet(keys=list(index), texts=texts, weights=weights,
+                      categories=list(category_ids), pattern_categories=cats)
 
 
 def from_iterable(patterns, category: str = DEFAULT_CATEGORY) -> Iterator[tuple]:

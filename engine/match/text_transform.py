@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 
 import numpy as np
 
@@ -130,6 +131,24 @@ def normalize_text(text: str, steps: tuple[str, ...], lower: bool) -> str:
     if "separators" in steps:
         text = separators_to_spaces(text, collapse=True).strip(" ")
     return text
+
+
+def pattern_key(steps: tuple[str, ...], lower: bool) -> Callable[[str], str]:
+    """``normalize_text`` for patterns, with a shortcut for the usual ones.
+
+    Only lower-casing can change ASCII text without an ``&`` (``html``) or an ASCII
+    separator (``separators``); a million-pattern list is nearly all such text.
+    """
+    special = ("&" if "html" in steps else "") + (
+        "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f -_" if "separators" in steps else "")
+    needs_steps = re.compile(f"[{re.escape(special)}]").search if special else None
+
+    def key(text: str) -> str:
+        if text.isascii() and (needs_steps is None or needs_steps(text) is None):
+            return text.lower() if lower else text
+        return normalize_text(text, steps, lower)
+
+    return key
 
 
 def _decode_references(text: str) -> str:
