@@ -705,6 +705,7 @@ ctypedef struct Auto:
     const fe_teddy* teddy       # the prefilter (NULL: none for this automaton)
     int simd                    # its implementation (FE_SIMD_*), -1: scan every byte
     uint32_t DW                 # transition values from here on lead to sparse states
+    bint all_dense              # no sparse states (DW is past every transition value)
     int64_t n_dense
     const uint32_t* sparse      # per sparse state: first edge, failure's transition value
     const uint32_t* edges       # per edge: class, transition value
@@ -730,6 +731,26 @@ ctypedef struct Sink:
     int64_t sp_n
     int64_t sp_cap
     int failed
+
+
+# The scan loops are compiled twice, for automata that are all dense rows and for mixed
+# ones, so that the first (every automaton up to ``dense_bytes``) keeps its one load per
+# byte without the compare that sends mixed ones to their edge lists.
+ctypedef struct AllDense:
+    char unused
+ctypedef struct Mixed:
+    char unused
+ctypedef fused Layout:
+    AllDense
+    Mixed
+
+
+cdef inline uint32_t _next(const Auto* A, const uint32_t* T, uint32_t e, uint32_t c,
+                           Layout* layout) noexcept nogil:
+    if Layout is AllDense:
+        return T[e + c]
+    else:
+        return _step(A, e, c)
 
 
 cdef inline uint32_t _step(const Auto* A, uint32_t e, uint32_t c) noexcept nogil:
@@ -993,14 +1014,14 @@ cdef void _scan_prefiltered(const Auto* A, Sink* S, int32_t* stamp, const Desc* 
             i = fe_teddy_find(A.teddy, A.simd, p, n, i)
             if i >= n:
                 break
-        s = _step(A, s, cls[p[i]])
+        s = A.T[s + cls[p[i]]]  # only all-dense automata have a prefilter
         i += 1
         if s & 1:
             _emit(A, S, stamp, d, p + i, s, row_base)
 
 
 cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* descs,
-                      int64_t nd, int64_t row_base) noexcept nogil:
+                      int64_t nd, int64_t row_base, Layout* layout) noexcept nogil:
     """Scan rows in four streams whose table loads overlap.
 
     The rows are cut into four runs of about equal bytes; the loop advances every
@@ -1033,6 +1054,7 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
     for k in range(N_STREAMS):
         live[k] = _next_desc(&st[k])
 
+    cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
     cdef uint32_t s0, s1, s2, s3
     cdef const uint8_t *p0
@@ -1053,10 +1075,10 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
         p2 = st[2].cur
         p3 = st[3].cur
         for t in range(m):
-            s0 = _step(A, s0, cls[p0[t]])
-            s1 = _step(A, s1, cls[p1[t]])
-            s2 = _step(A, s2, cls[p2[t]])
-            s3 = _step(A, s3, cls[p3[t]])
+            s0 = _next(A, T, s0, cls[p0[t]], layout)
+            s1 = _next(A, T, s1, cls[p1[t]], layout)
+            s2 = _next(A, T, s2, cls[p2[t]], layout)
+            s3 = _next(A, T, s3, cls[p3[t]], layout)
             if (s0 | s1 | s2 | s3) & 1:
                 if s0 & 1:
                     _emit(A, S, stamps[0], st[0].desc, p0 + t + 1, s0, row_base)
@@ -1084,7 +1106,7 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
             p = st[k].cur
             m = st[k].end - p
             for t in range(m):
-                s = _step(A, s, cls[p[t]])
+                s = _next(A, T, s, cls[p[t]], layout)
                 if s & 1:
                     _emit(A, S, stamps[k], st[k].desc, p + t + 1, s, row_base)
             live[k] = _next_desc(&st[k])
@@ -1286,7 +1308,10 @@ cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* 
                 nd += 1
                 used += out_len + 1
             r += 1
-        _scan_descs(A, S, stamps, descs, nd, row_base)
+        if A.all_dense:
+            _scan_descs(A, S, stamps, descs, nd, row_base, <AllDense*> NULL)
+        else:
+            _scan_descs(A, S, stamps, descs, nd, row_base, <Mixed*> NULL)
     free(scratch)
     free(edges)
     free(maps)
@@ -1367,6 +1392,7 @@ cdef class Automaton:
         self.a.n_dense = int(self.arrays["n_dense"])
         self.a.DW = <uint32_t> (self.a.n_dense * (table.shape[0] // self.a.n_dense))
         self.a.sparse = &sparse[0]
+        self.a.all_dense = sparse.shape[0] == 1
         self.a.edges = &edges[0] if edges.shape[0] else NULL
         self.a.teddy = NULL
         self.a.simd = -1
