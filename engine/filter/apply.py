@@ -106,7 +106,10 @@ class Filter:
         saved = saved_matchers or {}
         run_if, drops = self.spec.compile_rules()
         self.blocklists = [BlocklistStage(b, saved.get(b.name)) for b in self.spec.blocklists]
-        self.classifiers = [ClassifierStage(c, run_if.get(c.name)) for c in self.spec.classifiers]
+        by_name = {b.name: b for b in self.blocklists}
+        self.classifiers = [ClassifierStage(c, run_if.get(c.name),
+                                            by_name[c.hits_from] if c.hits_from else None)
+                            for c in self.spec.classifiers]
         self.decision = DecisionStage(drops)
         self.stages: list[Stage] = [TextStage(), *self.blocklists, *self.classifiers,
                                     self.decision]

@@ -23,6 +23,8 @@ TOML layout (see ``models/default-filter.toml``)::
     name = "spam"                      # rules say spam.score (and spam.<label>)
     model = "spam-hashed"
     run_if = "blocklist.count >= 1"    # optional cascade
+    # windows = "around_hits"          # a transformer model only: score the token windows
+    # hits_from = "blocklist"          # around this blocklist's matches (see below)
 
     [drop_if]                          # named reasons, checked in order ...
     cbrn = "blocklist.cbrn >= 2"
@@ -33,6 +35,16 @@ TOML reader and ``FilterSpec.validate`` check against it. A value of the wrong t
 range (``batch_rows = "abc"``, ``ignore_case = "false"``, ``batch_rows = 1.5``) or a missing
 required key (``drop_if``, ``files``, a classifier's ``name`` or ``model``) is a ConfigError
 E055 naming the file, the table and the key; an unknown key is E057. Nothing is coerced.
+
+``windows`` (a classifier key; default ``"all"``): ``"all"`` scores a transformer's windows
+from the start of each document (up to the card's ``max_windows``); ``"around_hits"``
+scores only the windows centred on the matches of the blocklist stage ``hits_from`` names
+(``max_length`` tokens each, matches that fit in one window together share it, at most the
+card's ``max_windows`` per document, reduced by the card's ``reduce``), so a term deep in a
+long document is scored where it stands. Rows without a match there are not scored (NaN,
+as rows a ``run_if`` skips); ``run_if`` still narrows the rows further. The model must be a
+transformer (``kind = "transformer"``); ``hits_from`` must name a ``[[blocklist]]`` and is
+refused (E055) without ``windows = "around_hits"``.
 """
 
 from __future__ import annotations
@@ -50,6 +62,8 @@ from engine.errors import fail
 from engine.filter.rules import BOOL, NUM, Rule, split_disjuncts
 
 MODES = ("drop", "annotate")
+#: A classifier's ``windows``: from each document's start, or around a blocklist's matches.
+WINDOWS = ("all", "around_hits")
 BLOCKLIST_FIELDS = ("count", "distinct", "weight")
 TEXT_FIELDS = {"text.bytes": NUM, "text.null": BOOL, "text.empty": BOOL}
 REQUIRED = object()  # the default of a key that must be given
@@ -139,6 +153,8 @@ CONFIG_KEYS: dict[str, tuple[Key, ...]] = {
         Key("device", "string", "cpu", choices=("cpu", "cuda")),  # classify.session.DEVICES
         Key("threads", "integer", 1, minimum=1),
         Key("run_if", "rule"),
+        Key("windows", "string", "all", choices=WINDOWS),
+        Key("hits_from", "string", nonempty=True),
     ),
 }
 _NO_DROP_IF = ("no drop_if: a filter needs rules that say which rows to remove, either "
@@ -217,7 +233,9 @@ class BlocklistSpec:
 
 @dataclass(frozen=True)
 class ClassifierSpec:
-    """One model stage; ``run_if`` limits it to rows that a cheaper rule selects."""
+    """One model stage; ``run_if`` limits it to rows that a cheaper rule selects, and
+    ``windows = "around_hits"`` to the windows around the matches of blocklist
+    ``hits_from`` (see the module docstring)."""
 
     name: str
     model: str
@@ -225,6 +243,8 @@ class ClassifierSpec:
     threads: int = 1
     run_if: str | None = None
     labels: tuple[str, ...] = ()
+    windows: str = "all"
+    hits_from: str | None = None
 
     def fields(self) -> dict[str, str]:
         names = {f"{self.name}.score": NUM}
@@ -350,6 +370,9 @@ class FilterSpec:
                            "unique identifier (names must differ from each other and from "
                            "'text')")
             seen.add(stage.name)
+        blocklists = [b.name for b in self.blocklists]
+        for i, c in enumerate(self.classifiers, 1):
+            _check_hits_from(c, blocklists, f"{where}: {_label('classifier', {'name': c.name}, i)}")
         self.compile_rules()
 
     def available(self) -> dict[str, str]:
@@ -389,6 +412,9 @@ class FilterSpec:
         """The spec as JSON-able data (paths already resolved)."""
         data = asdict(self)
         data.pop("source")
+        for c in data["classifiers"]:  # left out unset: an existing filter's fingerprint holds
+            if c["windows"] == "all" and c["hits_from"] is None:
+                del c["windows"], c["hits_from"]
         return data
 
     def fingerprint(self) -> str:
@@ -404,6 +430,18 @@ class FilterSpec:
                 while block := fh.read(1 << 20):
                     h.update(block)
         return h.hexdigest()
+
+
+def _check_hits_from(c: ClassifierSpec, blocklists: list[str], label: str) -> None:
+    """``windows = "around_hits"`` and ``hits_from`` (a blocklist's name) go together."""
+    if c.windows == "around_hits" and c.hits_from not in blocklists:
+        got = "is missing" if c.hits_from is None else f"is {c.hits_from!r}"
+        raise fail("E055", where=label.rstrip(": "), problem=f'windows = "around_hits" '
+                   f"needs hits_from = the name of a [[blocklist]] ({blocklists or 'none'}); "
+                   f"hits_from {got}")
+    if c.windows != "around_hits" and c.hits_from is not None:
+        raise fail("E055", where=label.rstrip(": "), problem=f"hits_from = {c.hits_from!r} "
+                   'is only read with windows = "around_hits"; add it or remove hits_from')
 
 
 def _stem(path: str) -> str:
