@@ -251,18 +251,41 @@ cdef inline uint32_t _entry_of(int64_t i, int64_t D, uint32_t W, bint out) noexc
     return <uint32_t> (D * W + 2 * (i - D) + out)
 
 
-cdef uint32_t _build_step(const uint32_t* table, const uint32_t* sparse,
-                          const uint32_t* edges, uint32_t DW, uint32_t e,
-                          uint32_t c) noexcept nogil:
-    """``_step`` over the arrays under construction (no ``Auto`` yet)."""
-    cdef uint32_t j, k
+cdef inline uint32_t _transition(const uint32_t* table, const uint32_t* sparse,
+                                 const uint32_t* edges, uint32_t DW, uint32_t e,
+                                 uint32_t c) noexcept nogil:
+    """The transition from the state of value ``e`` on byte class ``c``: one load from a
+    dense row; from a sparse state, its first edge (in its record), then its other
+    edges, then the same from its failure, until an edge or a dense row answers. A state
+    without edges holds class 0 and the root: class 0 (bytes in no pattern) always
+    leads to the root, so it may answer for it."""
+    cdef const uint32_t* rec
+    cdef uint32_t k, end
     while e >= DW:
-        j = (e - DW) & ~1u
-        for k in range(sparse[j], sparse[j + 2]):
+        rec = &sparse[2 * ((e - DW) & ~1u)]
+        if (rec[2] & 0xFF) == c:
+            return rec[3]
+        k = rec[0]
+        end = k + (rec[2] >> 8)
+        while k < end:
             if edges[2 * k] == c:
                 return edges[2 * k + 1]
-        e = sparse[j + 1]
+            k += 1
+        e = rec[1]
     return table[e + c]
+
+
+cdef inline void _add_edge(uint32_t* rec, uint32_t* edges, int64_t* n_edges, uint32_t c,
+                           uint32_t to) noexcept nogil:
+    """Give a sparse state (its record ``rec``) an edge on class ``c`` (never 0)."""
+    if rec[2] == 0:
+        rec[2] = c
+        rec[3] = to
+    else:
+        edges[2 * n_edges[0]] = c
+        edges[2 * n_edges[0] + 1] = to
+        n_edges[0] += 1
+        rec[2] += 256
 
 
 cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t W,
@@ -277,11 +300,12 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
     state's row with its own children written over it (failure folded in).
 
     States ``D ..`` are sparse: a transition to ``i`` stores ``D * W + 2 * (i - D) +
-    has_output(i)``, and ``2 * (i - D)`` indexes its record in ``sparse``: the index of
-    its first edge, then the transition value of its failure state (shallower, so
-    following failures always ends on a dense row); its edges run to the next record's
-    first. Each edge in ``edges`` is two words, class and transition value, so that a
-    step from a sparse state reads two cache lines, not four arrays. A state
+    has_output(i)``, and its record is the four words from ``4 * (i - D)`` in ``sparse``:
+    where its other edges start in ``edges``, the transition value of its failure state
+    (shallower, so following failures always ends on a dense row), the class of its
+    first edge plus 256 times the number of other edges, and where the first edge
+    leads. Most deep states have one edge (a pattern's tail), so a step from one reads
+    one record; each other edge is two words in ``edges``, class and transition value. A state
     entered by the separator class ``sep_cls`` (if >= 0) loops on it (a dense slot, or
     an edge to itself).
     """
@@ -294,8 +318,9 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
     o_link_a = np.full(S, -1, np.int32)
     o_total_a = np.zeros(S, np.int32)
     table_a = np.empty(D * W, np.uint32)
-    sparse_a = np.zeros(2 * n_sparse + 1, np.uint32)
-    # Sparse edges: one per trie edge out of a sparse state, plus separator loops.
+    sparse_a = np.zeros(4 * n_sparse, np.uint32)
+    # Other edges: at most one per sparse state (each is some state's child), plus
+    # separator loops.
     edges_a = np.empty(2 * n_sparse * (2 if sep_cls >= 0 else 1), np.uint32)
     cdef int32_t[::1] fail = fail_a
     cdef uint8_t[::1] has_out = out_a
@@ -308,6 +333,7 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
     cdef int64_t i, f, ci, n_edges = 0
     cdef uint32_t c, e, here
     cdef uint32_t* row = NULL
+    cdef uint32_t* rec = NULL
     cdef bint dense
     with nogil:
         for i in range(S):
@@ -330,12 +356,11 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
                     if sep_cls >= 0 and lab[i] == sep_cls:
                         row[sep_cls] = here
             else:
-                sparse[2 * (i - D)] = <uint32_t> n_edges
-                sparse[2 * (i - D) + 1] = _entry_of(fail[i], D, W, has_out[fail[i]])
+                rec = &sparse[4 * (i - D)]
+                rec[0] = <uint32_t> n_edges
+                rec[1] = _entry_of(fail[i], D, W, has_out[fail[i]])
                 if sep_cls >= 0 and lab[i] == sep_cls:
-                    edges[2 * n_edges] = <uint32_t> sep_cls
-                    edges[2 * n_edges + 1] = here
-                    n_edges += 1
+                    _add_edge(rec, edges, &n_edges, <uint32_t> sep_cls, here)
             for ci in range(first[i], first[i + 1]):
                 c = lab[ci]
                 if i == 0:
@@ -343,8 +368,7 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
                 else:
                     # The child's failure: where the parent's failure goes on its label
                     # (a dense row is still its failure's copy under this slot).
-                    e = row[c] if dense else _build_step(
-                        table, sparse, edges, DW, sparse[2 * (i - D) + 1], c)
+                    e = row[c] if dense else _transition(table, sparse, edges, DW, rec[1], c)
                     f = e // W if e < DW else D + ((e - DW) >> 1)
                 fail[ci] = <int32_t> f
                 o_link[ci] = <int32_t> f if pat[f] >= 0 else o_link[f]
@@ -354,10 +378,7 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
                 if dense:
                     row[c] = _entry_of(ci, D, W, has_out[ci])
                 else:
-                    edges[2 * n_edges] = c
-                    edges[2 * n_edges + 1] = _entry_of(ci, D, W, has_out[ci])
-                    n_edges += 1
-        sparse[2 * n_sparse] = <uint32_t> n_edges
+                    _add_edge(rec, edges, &n_edges, c, _entry_of(ci, D, W, has_out[ci]))
     classes = np.frombuffer(bytes([cls[c] for c in range(256)]), np.uint8).copy()
     return {
         "table": table_a, "classes": classes, "o_pat": bfs[2], "o_link": o_link_a,
@@ -390,13 +411,12 @@ def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S
     and that every sparse state's failure is an earlier state, so that no scan reads
     outside the arrays or loops; return the first problem found as text, or None."""
     if (table.shape[0] != D * W or o_total.shape[0] != S or not 0 < D <= S or W <= C
-            or sparse.shape[0] != 2 * (S - D) + 1 or edges.shape[0] % 2
+            or sparse.shape[0] != 4 * (S - D) or edges.shape[0] % 2
             or <uint64_t> D * W + 2 * <uint64_t> (S - D) >= 0xFFFFFFFF):
         return "table size does not match its header"
-    if sparse[2 * (S - D)] != edges.shape[0] // 2:
-        return "sparse edge index does not match its arrays"
     cdef int64_t i, k, j = 0, n_edges = edges.shape[0] // 2
     cdef uint32_t c = 0, flag
+    cdef const uint32_t* rec
     cdef int problem = 0
     cdef const int32_t* tot = &o_total[0]
     with nogil:
@@ -413,16 +433,20 @@ def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S
                 break
         if not problem:
             for j in range(S - D):
-                if sparse[2 * j + 2] < sparse[2 * j] or sparse[2 * j + 2] > n_edges:
+                rec = &sparse[4 * j]
+                if rec[0] + <int64_t> (rec[2] >> 8) > n_edges:
                     problem = 3
                     break
-                for k in range(sparse[2 * j], sparse[2 * j + 2]):
+                if (rec[2] & 0xFF) >= C or _target(rec[3], S, D, W, tot) < 0:
+                    problem = 4
+                    break
+                for k in range(rec[0], rec[0] + (rec[2] >> 8)):
                     if edges[2 * k] >= C or _target(edges[2 * k + 1], S, D, W, tot) < 0:
                         problem = 4
                         break
                 if problem:
                     break
-                i = _target(sparse[2 * j + 1], S, D, W, tot)
+                i = _target(rec[1], S, D, W, tot)
                 if i < 0 or i >= D + j:
                     problem = 5
                     break
@@ -707,8 +731,8 @@ ctypedef struct Auto:
     uint32_t DW                 # transition values from here on lead to sparse states
     bint all_dense              # no sparse states (DW is past every transition value)
     int64_t n_dense
-    const uint32_t* sparse      # per sparse state: first edge, failure's transition value
-    const uint32_t* edges       # per edge: class, transition value
+    const uint32_t* sparse      # per sparse state: a record (see ``_finish_build``)
+    const uint32_t* edges       # their other edges: class, transition value
 
 
 ctypedef struct Lower:
@@ -754,19 +778,7 @@ cdef inline uint32_t _next(const Auto* A, const uint32_t* T, uint32_t e, uint32_
 
 
 cdef inline uint32_t _step(const Auto* A, uint32_t e, uint32_t c) noexcept nogil:
-    """The transition from the state of value ``e`` on byte class ``c``: one load from
-    a dense row; from a sparse state, a search of its edges, then of its failure's."""
-    cdef uint32_t j, k, end
-    while e >= A.DW:
-        j = (e - A.DW) & ~1u
-        k = A.sparse[j]
-        end = A.sparse[j + 2]
-        while k < end:
-            if A.edges[2 * k] == c:
-                return A.edges[2 * k + 1]
-            k += 1
-        e = A.sparse[j + 1]
-    return A.T[e + c]
+    return _transition(A.T, A.sparse, A.edges, A.DW, e, c)
 
 
 cdef inline int64_t _state_id(const Auto* A, uint32_t e) noexcept nogil:
@@ -1391,8 +1403,8 @@ cdef class Automaton:
         cdef const uint32_t[::1] edges = self.arrays["edges"]
         self.a.n_dense = int(self.arrays["n_dense"])
         self.a.DW = <uint32_t> (self.a.n_dense * (table.shape[0] // self.a.n_dense))
-        self.a.sparse = &sparse[0]
-        self.a.all_dense = sparse.shape[0] == 1
+        self.a.sparse = &sparse[0] if sparse.shape[0] else NULL
+        self.a.all_dense = sparse.shape[0] == 0
         self.a.edges = &edges[0] if edges.shape[0] else NULL
         self.a.teddy = NULL
         self.a.simd = -1
@@ -1400,7 +1412,7 @@ cdef class Automaton:
         cdef const uint8_t[:, ::1] hi
         masks = None
         if (self.a.sep_cls < 0 and len(flags_a) <= PREFILTER_MAX_ENTRIES
-                and sparse.shape[0] == 1):
+                and sparse.shape[0] == 0):
             masks = prefilter_masks(self.arrays["table"], self.arrays["o_pat"],
                                     self.arrays["o_total"], self.arrays["classes"])
         if masks is not None:
