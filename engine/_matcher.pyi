@@ -30,8 +30,7 @@ def set_simd_level(name: str) -> str:
 
 def prefilter_masks(
     table: npt.NDArray[np.uint32],
-    o_pat: npt.NDArray[np.int32],
-    o_total: npt.NDArray[np.int32],
+    outputs: npt.NDArray[np.int32],
     classes: npt.NDArray[np.uint8],
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]] | None:
     """Nibble masks ``(lo, hi)`` of the entries' first byte classes in 8 buckets, or None
@@ -50,12 +49,12 @@ def build_automaton(
     """Automaton for unique, transformed entries given in byte ``order`` (``counts``:
     patterns per entry; ``separators``: a run of separators matches a space; dense rows
     for the first states up to ``dense_bytes``, edge lists for the rest): table, sparse,
-    edges, classes, o_pat, o_link, o_total, n_states, n_dense, n_classes, stride,
-    sep_class. OverflowError if too large."""
+    edges, classes, outputs, n_states, n_dense, n_classes, stride, sep_class.
+    OverflowError if too large."""
 
 def check_table(
     table: npt.NDArray[np.uint32],
-    o_total: npt.NDArray[np.int32],
+    outputs: npt.NDArray[np.int32],
     S: int,
     D: int,
     C: int,

@@ -200,7 +200,7 @@ def build_automaton(const uint8_t[::1] pat_data, const int64_t[::1] pat_offs,
             f"the automaton would take {total:,} bytes ({S:,} states, {D:,} of them dense "
             f"x {W} slots), over the limit of {max_table_bytes:,} "
             "(PatternLimits.max_automaton_bytes)")
-    return _finish_build(bfs, S, D, C, W, cls, &counts[0], sep_cls)
+    return _finish_build(bfs, S, D, C, W, cls, &counts[0], &pat_offs[0], sep_cls)
 
 
 cdef object _breadth_first(const int32_t* first_child, const int32_t* sibling,
@@ -289,7 +289,8 @@ cdef inline void _add_edge(uint32_t* rec, uint32_t* edges, int64_t* n_edges, uin
 
 
 cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t W,
-                          uint8_t* cls, const int32_t* counts, int sep_cls):
+                          uint8_t* cls, const int32_t* counts, const int64_t* pat_offs,
+                          int sep_cls):
     """Failure and output links, dense rows and sparse edges in one breadth-first pass.
 
     States ``0 .. D-1`` (breadth-first, so the shallow ones) are dense: state ``i`` owns
@@ -315,8 +316,10 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
     cdef int64_t n_sparse = S - D
     fail_a = np.zeros(S, np.int32)
     out_a = np.zeros(S, np.uint8)
-    o_link_a = np.full(S, -1, np.int32)
-    o_total_a = np.zeros(S, np.int32)
+    # Per state, side by side so that one cache line answers a match: the entry it ends
+    # (-1: none), the next state down its suffix chain with an entry (-1: none), how
+    # many patterns end here in all, and the entry's length.
+    outputs_a = np.zeros(4 * S, np.int32)
     table_a = np.empty(D * W, np.uint32)
     sparse_a = np.zeros(4 * n_sparse, np.uint32)
     # Other edges: at most one per sparse state (each is some state's child), plus
@@ -324,8 +327,8 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
     edges_a = np.empty(2 * n_sparse * (2 if sep_cls >= 0 else 1), np.uint32)
     cdef int32_t[::1] fail = fail_a
     cdef uint8_t[::1] has_out = out_a
-    cdef int32_t[::1] o_link = o_link_a
-    cdef int32_t[::1] o_total = o_total_a
+    cdef int32_t* out = <int32_t*> cnp.PyArray_DATA(outputs_a)
+    cdef int32_t link
     cdef uint32_t* table = <uint32_t*> cnp.PyArray_DATA(table_a)
     cdef uint32_t* sparse = <uint32_t*> cnp.PyArray_DATA(sparse_a)
     cdef uint32_t* edges = <uint32_t*> cnp.PyArray_DATA(edges_a)
@@ -336,9 +339,12 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
     cdef uint32_t* rec = NULL
     cdef bint dense
     with nogil:
+        out[1] = -1
         for i in range(S):
             dense = i < D
             here = _entry_of(i, D, W, has_out[i])
+            out[4 * i] = pat[i]
+            out[4 * i + 3] = <int32_t> (pat_offs[pat[i] + 1] - pat_offs[pat[i]]) if pat[i] >= 0 else 0
             if dense:
                 row = &table[here]
                 if i == 0:
@@ -371,24 +377,25 @@ cdef object _finish_build(tuple bfs, int64_t S, int64_t D, uint32_t C, uint32_t 
                     e = row[c] if dense else _transition(table, sparse, edges, DW, rec[1], c)
                     f = e // W if e < DW else D + ((e - DW) >> 1)
                 fail[ci] = <int32_t> f
-                o_link[ci] = <int32_t> f if pat[f] >= 0 else o_link[f]
-                o_total[ci] = (counts[pat[ci]] if pat[ci] >= 0 else 0) + (
-                    o_total[o_link[ci]] if o_link[ci] >= 0 else 0)
-                has_out[ci] = o_total[ci] > 0
+                link = <int32_t> f if pat[f] >= 0 else out[4 * f + 1]
+                out[4 * ci + 1] = link
+                out[4 * ci + 2] = (counts[pat[ci]] if pat[ci] >= 0 else 0) + (
+                    out[4 * link + 2] if link >= 0 else 0)
+                has_out[ci] = out[4 * ci + 2] > 0
                 if dense:
                     row[c] = _entry_of(ci, D, W, has_out[ci])
                 else:
                     _add_edge(rec, edges, &n_edges, c, _entry_of(ci, D, W, has_out[ci]))
     classes = np.frombuffer(bytes([cls[c] for c in range(256)]), np.uint8).copy()
     return {
-        "table": table_a, "classes": classes, "o_pat": bfs[2], "o_link": o_link_a,
-        "o_total": o_total_a, "n_states": S, "n_dense": D, "n_classes": C, "stride": W,
+        "table": table_a, "classes": classes, "outputs": outputs_a,
+        "n_states": S, "n_dense": D, "n_classes": C, "stride": W,
         "sep_class": sep_cls, "sparse": sparse_a, "edges": edges_a[:2 * n_edges].copy(),
     }
 
 
 cdef inline int64_t _target(uint32_t e, int64_t S, int64_t D, uint32_t W,
-                            const int32_t* o_total) noexcept nogil:
+                            const int32_t* outputs) noexcept nogil:
     """The state a transition value leads to, or -1 if it is not one ``_finish_build``
     could have written (out of range, or an output flag that does not match)."""
     cdef int64_t t, flag
@@ -399,18 +406,18 @@ cdef inline int64_t _target(uint32_t e, int64_t S, int64_t D, uint32_t W,
     else:
         t = D + <int64_t> ((e - DW) >> 1)
         flag = (e - DW) & 1
-    if t >= S or flag != (1 if o_total[t] > 0 else 0):
+    if t >= S or flag != (1 if outputs[4 * t + 2] > 0 else 0):
         return -1
     return t
 
 
-def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S,
+def check_table(const uint32_t[::1] table, const int32_t[::1] outputs, int64_t S,
                 int64_t D, uint32_t C, uint32_t W, const uint32_t[::1] sparse,
                 const uint32_t[::1] edges):
     """Check that every transition lands on a state (the layout of ``_finish_build``)
     and that every sparse state's failure is an earlier state, so that no scan reads
     outside the arrays or loops; return the first problem found as text, or None."""
-    if (table.shape[0] != D * W or o_total.shape[0] != S or not 0 < D <= S or W <= C
+    if (table.shape[0] != D * W or outputs.shape[0] != 4 * S or not 0 < D <= S or W <= C
             or sparse.shape[0] != 4 * (S - D) or edges.shape[0] % 2
             or <uint64_t> D * W + 2 * <uint64_t> (S - D) >= 0xFFFFFFFF):
         return "table size does not match its header"
@@ -418,10 +425,10 @@ def check_table(const uint32_t[::1] table, const int32_t[::1] o_total, int64_t S
     cdef uint32_t c = 0, flag
     cdef const uint32_t* rec
     cdef int problem = 0
-    cdef const int32_t* tot = &o_total[0]
+    cdef const int32_t* tot = &outputs[0]
     with nogil:
         for i in range(D):
-            flag = 1 if tot[i] > 0 else 0
+            flag = 1 if tot[4 * i + 2] > 0 else 0
             if flag and table[i * W] != i:
                 problem = 1
                 break
@@ -513,8 +520,8 @@ if _env_level != NULL and _env_level[0] != 0:
     set_simd_level(_env_level.decode())
 
 
-def prefilter_masks(const uint32_t[::1] table, const int32_t[::1] o_pat,
-                    const int32_t[::1] o_total, const uint8_t[::1] classes):
+def prefilter_masks(const uint32_t[::1] table, const int32_t[::1] outputs,
+                    const uint8_t[::1] classes):
     """Nibble masks of the entries' first ``FE_TEDDY_K`` byte classes, in 8 buckets.
 
     The entries' prefixes are read off the automaton itself: breadth-first search from
@@ -524,7 +531,7 @@ def prefilter_masks(const uint32_t[::1] table, const int32_t[::1] o_pat,
     ones that end an entry; sorted, they go to the buckets in 8 contiguous runs so that
     similar ones share a bucket. Returns ``(lo, hi)``, each ``(FE_TEDDY_K, 16)`` uint8.
     """
-    cdef int64_t S = o_total.shape[0]
+    cdef int64_t S = outputs.shape[0] // 4
     if S == 0 or table.shape[0] % S:
         return None
     cdef int64_t W = table.shape[0] // S
@@ -541,7 +548,7 @@ def prefilter_masks(const uint32_t[::1] table, const int32_t[::1] o_pat,
         head += 1
         if depth[s] >= FE_TEDDY_K:
             continue
-        row = s * W + (1 if o_total[s] > 0 else 0)
+        row = s * W + (1 if outputs[4 * s + 2] > 0 else 0)
         for c in range(C):
             t = table[row + c] // W
             if t >= S:
@@ -554,11 +561,11 @@ def prefilter_masks(const uint32_t[::1] table, const int32_t[::1] o_pat,
     stack = [(0, ())]
     while stack:
         s, path = stack.pop()
-        if s and (len(path) == FE_TEDDY_K or o_pat[s] >= 0):
+        if s and (len(path) == FE_TEDDY_K or outputs[4 * s] >= 0):
             prints.append(path)
             if len(path) == FE_TEDDY_K:
                 continue
-        row = s * W + (1 if o_total[s] > 0 else 0)
+        row = s * W + (1 if outputs[4 * s + 2] > 0 else 0)
         for c in range(1, C):
             t = table[row + c] // W
             if depth[t] == depth[s] + 1:
@@ -708,10 +715,7 @@ def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
 ctypedef struct Auto:
     const uint32_t* T
     const uint8_t* cls
-    const int32_t* o_pat
-    const int32_t* o_link
-    const int32_t* o_total
-    const int32_t* pat_len      # per entry
+    const int32_t* out          # per state: entry, output link, outputs in all, entry length
     const uint8_t* ent_flags    # per entry
     const int32_t* ent_start    # entry e reports patterns ent_pid[ent_start[e]:ent_start[e + 1]]
     const int32_t* ent_pid
@@ -899,21 +903,22 @@ cdef void _on_match(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
     end, judged on the original text; NULL: judged on ``p`` itself (the original).
     """
     cdef int64_t j = _state_id(A, state)
-    cdef int32_t ent, pid, k, k2, last
+    cdef int32_t ent, pid, k, k2, last, length
     cdef int64_t start, stop, word_end = -2
     cdef int flags = A.flags
     cdef bint whole = flags & F_WHOLE_WORDS
     cdef uint8_t ef = 0
     if not (flags & (F_WHOLE_WORDS | F_DETAIL | F_SPANS)):
-        S.total[row] += A.o_total[j]
+        S.total[row] += A.out[4 * j + 2]
         return
     if whole and not A.any_right_free:
         word_end = _word_end(A, p, n, end, edges)
         if word_end < 0:
             return
     while j >= 0:
-        ent = A.o_pat[j]
-        j = A.o_link[j]
+        ent = A.out[4 * j]
+        length = A.out[4 * j + 3]
+        j = A.out[4 * j + 1]
         if ent < 0:
             continue
         if A.any_flags:
@@ -926,9 +931,9 @@ cdef void _on_match(const Auto* A, Sink* S, int32_t* stamp, const uint8_t* p, in
                 continue
             stop = word_end
         if ef & ENT_SEP:
-            start = _walk_back(A, p, end, A.pat_len[ent])
+            start = _walk_back(A, p, end, length)
         else:
-            start = end - A.pat_len[ent]
+            start = end - length
         if start < 0:  # only a corrupt automaton gets here; never read before the row
             continue
         if whole and not (ef & ENT_LEFT_FREE) and not _edge_before(A, p, start, edges):
@@ -1342,7 +1347,7 @@ cdef class Automaton:
 
     def __init__(self, arrays, int32_t n_categories,
                  alnum_bits, lower_tables):
-        """``arrays``: table, classes, o_pat, o_link, o_total, pat_len, ent_flags,
+        """``arrays``: table, classes, outputs, ent_flags,
         ent_start, ent_pid, weight, cat_start, cat_ids, sep_class, n_dense, sparse, edges
         (validated by the caller); ``lower_tables``: page index, entries and pool of the per-code-point
         transform, then the cased and case-ignorable bitmaps (final sigma)."""
@@ -1364,10 +1369,7 @@ cdef class Automaton:
         self.n_patterns = len(arrays["weight"])
         cdef const uint32_t[::1] table = self.arrays["table"]
         cdef const uint8_t[::1] classes = self.arrays["classes"]
-        cdef const int32_t[::1] o_pat = self.arrays["o_pat"]
-        cdef const int32_t[::1] o_link = self.arrays["o_link"]
-        cdef const int32_t[::1] o_total = self.arrays["o_total"]
-        cdef const int32_t[::1] pat_len = self.arrays["pat_len"]
+        cdef const int32_t[::1] outputs = self.arrays["outputs"]
         cdef const uint8_t[::1] ent_flags = self.arrays["ent_flags"]
         cdef const int32_t[::1] ent_start = self.arrays["ent_start"]
         cdef const int32_t[::1] ent_pid = self.arrays["ent_pid"]
@@ -1378,10 +1380,7 @@ cdef class Automaton:
         cdef const uint8_t[::1] ascii_alnum = self.arrays["ascii_alnum"]
         self.a.T = &table[0]
         self.a.cls = &classes[0]
-        self.a.o_pat = &o_pat[0] if o_pat.shape[0] else NULL
-        self.a.o_link = &o_link[0] if o_link.shape[0] else NULL
-        self.a.o_total = &o_total[0] if o_total.shape[0] else NULL
-        self.a.pat_len = &pat_len[0] if pat_len.shape[0] else NULL
+        self.a.out = &outputs[0]
         self.a.ent_flags = &ent_flags[0] if ent_flags.shape[0] else NULL
         self.a.ent_start = &ent_start[0]
         self.a.ent_pid = &ent_pid[0] if ent_pid.shape[0] else NULL
@@ -1413,8 +1412,8 @@ cdef class Automaton:
         masks = None
         if (self.a.sep_cls < 0 and len(flags_a) <= PREFILTER_MAX_ENTRIES
                 and sparse.shape[0] == 0):
-            masks = prefilter_masks(self.arrays["table"], self.arrays["o_pat"],
-                                    self.arrays["o_total"], self.arrays["classes"])
+            masks = prefilter_masks(self.arrays["table"], self.arrays["outputs"],
+                                    self.arrays["classes"])
         if masks is not None:
             lo, hi = masks
             memcpy(self.teddy.lo, &lo[0, 0], sizeof(self.teddy.lo))

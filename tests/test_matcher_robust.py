@@ -174,9 +174,10 @@ def test_explain_shows_the_original_span_and_what_was_matched(tmp_path, capsys):
 def test_a_corrupt_entry_index_is_refused_before_the_kernel_sees_it():
     m = Matcher(["cobalt strike", "sarin"], normalize="robust", join=True)
     header, arrays = m._header, m._arrays
-    for name, value in (("ent_pid", 7), ("ent_start", 9), ("o_pat", 5)):
+    for name, at, value in (("ent_pid", -1, 7), ("ent_start", -1, 9), ("outputs", -4, 5),
+                            ("outputs", -1, 99)):
         bad = dict(arrays, **{name: arrays[name].copy()})
-        bad[name][-1] = value
+        bad[name][at] = value
         with pytest.raises(ValueError):
             file_format.validate(header, bad)
     with pytest.raises(ValueError, match="separator class"):

@@ -25,7 +25,8 @@ from engine.errors import fail
 MAGIC = b"FEMATCH\0"
 #: 2: automaton entries (a pattern, or its joined form) apart from patterns, entry
 #: flags, the separator class and the options normalize steps, join and inflect.
-#: 3: dense rows only for the first ``n_dense`` states; the rest as edge lists.
+#: 3: dense rows only for the first ``n_dense`` states, the rest as edge lists; each
+#: state's output entry, link, total and entry length side by side (``outputs``).
 FORMAT_VERSION = 3
 _PREFIX = struct.Struct("<8sIIQ")
 _ALIGN = 64
@@ -35,9 +36,7 @@ SECTION_DTYPES = {
     "sparse": np.uint32,
     "edges": np.uint32,
     "classes": np.uint8,
-    "o_pat": np.int32,
-    "o_link": np.int32,
-    "o_total": np.int32,
+    "outputs": np.int32,
     "pat_len": np.int32,
     "ent_flags": np.uint8,
     "ent_start": np.int32,
@@ -118,23 +117,24 @@ def validate(header: dict, arrays: dict[str, np.ndarray]) -> None:
     n_cat = len(header["categories"])
     _expect(0 < n_classes <= 256 and stride % 2 == 0 and n_classes < stride <= n_classes + 2
             and n_states > 0, "bad automaton sizes")
-    for name in ("o_pat", "o_link", "o_total"):
-        _expect(arrays[name].size == n_states, f"{name} size does not match its header")
-    problem = _matcher.check_table(arrays["table"], arrays["o_total"], n_states, n_dense,
+    _expect(arrays["outputs"].size == 4 * n_states, "outputs size does not match its header")
+    problem = _matcher.check_table(arrays["table"], arrays["outputs"], n_states, n_dense,
                                    n_classes, stride, arrays["sparse"], arrays["edges"])
     if problem is not None:
         raise ValueError(problem)
     _expect(arrays["classes"].size == 256 and int(arrays["classes"].max()) < n_classes,
             "bad byte classes")
-    _expect(int(arrays["o_pat"].max()) < n_ent and int(arrays["o_pat"].min()) >= -1,
-            "output entry out of range")
+    entry, link, _, length = arrays["outputs"].reshape(n_states, 4).T
+    _expect(int(entry.max()) < n_ent and int(entry.min()) >= -1, "output entry out of range")
     sep_class = header["sep_class"]
     _expect(isinstance(sep_class, int) and -1 <= sep_class < n_classes, "bad separator class")
-    _expect(int(arrays["o_link"].min()) >= -1
-            and np.all(arrays["o_link"] < np.arange(n_states)), "output links must point back")
+    _expect(int(link.min()) >= -1 and np.all(link < np.arange(n_states)),
+            "output links must point back")
     _expect(arrays["pat_len"].size == n_ent and arrays["ent_flags"].size == n_ent
             and arrays["weight"].size == n_pat, "pattern arrays do not match their header")
     _expect(n_ent == 0 or int(arrays["pat_len"].min()) > 0, "empty pattern")
+    _expect(np.array_equal(length, np.where(entry >= 0, arrays["pat_len"][entry], 0)),
+            "output lengths do not match their entries")
     ent_start = arrays["ent_start"]
     _expect(ent_start.size == n_ent + 1 and ent_start[0] == 0
             and np.all(np.diff(ent_start) >= 0) and ent_start[-1] == arrays["ent_pid"].size,

@@ -299,7 +299,7 @@ class Matcher:
         self._edge = (transform["edge"] if options.whole_words and _transforms(options)
                       and transform["edge"].any() else None)
         kernel_arrays: dict[str, Any] = {k: arrays[k] for k in (
-            "table", "classes", "o_pat", "o_link", "o_total", "pat_len", "ent_flags",
+            "table", "classes", "outputs", "ent_flags",
             "ent_start", "ent_pid", "weight", "cat_start", "cat_ids", "sparse", "edges")}
         kernel_arrays["sep_class"] = int(header["sep_class"])
         kernel_arrays["n_dense"] = int(header["n_dense"])
@@ -623,9 +623,7 @@ def _compile(items: Iterable[tuple[str, str, float, str]], options: MatcherOptio
         "sparse": built["sparse"],
         "edges": built["edges"],
         "classes": built["classes"],
-        "o_pat": built["o_pat"],
-        "o_link": built["o_link"],
-        "o_total": built["o_total"],
+        "outputs": built["outputs"],
         "pat_len": np.diff(pat_offs).astype(np.int32),
         "ent_flags": ent_flags,
         "ent_start": ent_start,
