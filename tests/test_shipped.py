@@ -48,7 +48,7 @@ def test_models_json_lists_every_shipped_file(capsys):
         assert lists[path.stem]["terms"] == _pattern_count(path)
         assert lists[path.stem]["source"], f"{path.name}: no source found in its header"
     models = {m["directory"]: m for m in info["models"]}
-    assert set(models) == {"spam-hashed", "profanity"}
+    assert set(models) == {"spam-hashed", "profanity", "hazard-cyber"}
     spam = models["spam-hashed"]
     assert spam["kind"] == "hashed-ngrams" and spam["labels"] == ["ham", "spam"]
     assert spam["threshold"] == 0.5 and "roc_auc" in spam["quality"]["held_out"]
@@ -102,13 +102,16 @@ def test_dash_c_default_is_the_shipped_filter_from_any_directory(tmp_path, monke
 
 def test_default_filter_is_about_hazards_only():
     """Issue 10: no spam or profanity model in the default; every rule reads the hazard
-    blocklist; the lists are matched robustly enough to see through case and width."""
+    blocklist or the hazard classifier, which runs only on rows the blocklist escalated;
+    the lists are matched robustly enough to see through case and width."""
     from engine.filter.spec import FilterSpec
 
     spec = FilterSpec.default()
-    assert spec.classifiers == ()
+    assert [(c.name, Path(c.model).name) for c in spec.classifiers] == [
+        ("hazard_cyber", "hazard-cyber")]
+    assert spec.classifiers[0].run_if.startswith("hazard.distinct == 2")
     assert [b.name for b in spec.blocklists] == ["hazard"]
-    assert all(rule.startswith("hazard.") for _, rule in spec.drop_if)
+    assert all(rule.startswith(("hazard.", "hazard_cyber.")) for _, rule in spec.drop_if)
     assert spec.blocklists[0].normalize == "robust"
 
 
