@@ -56,6 +56,34 @@ def test_bench_count(benchmark, texts, text_bytes, n_patterns, whole_words):
     benchmark.extra_info["matches"] = int(counts.sum())
 
 
+@pytest.mark.parametrize("dense_mb", [0, 8, 128], ids=["sparse", "8MB-dense", "all-dense"])
+def test_bench_count_compact(benchmark, texts, text_bytes, dense_mb):
+    """100k patterns with the compact automaton's dense share cut down (0: only the root
+    has a row): the same counts as all-dense, and what the edge lists cost."""
+    from engine.match.patterns import PatternLimits
+
+    patterns = corpus.make_patterns(100_000)
+    expected = Matcher(patterns).count(texts)
+    matcher = Matcher(patterns, limits=PatternLimits(dense_bytes=max(dense_mb << 20, 1)))
+    counts = benchmark(matcher.count, texts)
+    np.testing.assert_array_equal(counts, expected)
+    if benchmark.stats:
+        benchmark.extra_info["MB/s"] = text_bytes / benchmark.stats["median"] / 1e6
+    benchmark.extra_info["automaton MB"] = matcher.automaton_bytes / 1e6
+
+
+def test_bench_million(benchmark, texts, text_bytes):
+    """One million realistic patterns (benchmarks/build_million.py): count, compact."""
+    import build_million
+
+    matcher = Matcher(build_million.patterns(1_000_000))
+    counts = benchmark.pedantic(matcher.count, args=(texts,), rounds=3, iterations=1)
+    assert counts.sum() > 0
+    if benchmark.stats:
+        benchmark.extra_info["MB/s"] = text_bytes / benchmark.stats["median"] / 1e6
+    benchmark.extra_info["automaton MB"] = matcher.automaton_bytes / 1e6
+
+
 @pytest.mark.parametrize("n_patterns", [1_000, 10_000])
 def test_bench_count_robust(benchmark, texts, text_bytes, n_patterns):
     patterns = corpus.make_patterns(n_patterns)
