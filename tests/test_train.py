@@ -381,3 +381,16 @@ def test_issue_8_convert_fasttext_check_detects_a_broken_binding(fault, says, da
     assert main(["convert-fasttext", str(tmp_path / "m.bin"), str(tmp_path / "out2"),
                  "--check", str(sample)]) == 0
     assert "agrees with fastText on 60 documents" in capsys.readouterr().out
+
+
+def test_the_same_column_for_text_and_label_is_a_clear_error(tmp_path, capsys):
+    """It used to end in pyarrow's ArrowInvalid (a duplicate column) with no hint."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"text": ["a", "b"], "label": ["x", "y"]}), data)
+    assert main(["train", str(data), "-o", str(tmp_path / "m"), "--text-column", "text",
+                 "--label-column", "text"]) == 2
+    err = capsys.readouterr().err
+    assert "[E008]" in err and "--label-column" in err and not (tmp_path / "m").exists()

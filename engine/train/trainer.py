@@ -50,6 +50,10 @@ def read_labeled(paths: Sequence[str | Path], text_column: str,
                  label_column: str) -> tuple[pa.StringArray, list[str]]:
     """``(texts, labels)`` from Parquet or JSON-lines files; rows with a null text or label
     are dropped."""
+    if text_column == label_column:
+        raise fail("E008", path=", ".join(str(p) for p in paths), problem=(
+            f"the text and the labels cannot both be column {text_column!r}; name the "
+            "labels with --label-column"))
     tables = []
     for path in paths:
         try:
