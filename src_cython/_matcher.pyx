@@ -260,9 +260,9 @@ cdef inline uint32_t _transition(const uint32_t* table, const uint32_t* sparse,
     without edges holds class 0 and the root: class 0 (bytes in no pattern) always
     leads to the root, so it may answer for it."""
     cdef const uint32_t* rec
-    cdef uint32_t k, end
+    cdef size_t k, end
     while e >= DW:
-        rec = &sparse[2 * ((e - DW) & ~1u)]
+        rec = &sparse[2 * <size_t> ((e - DW) & ~1u)]  # 64-bit: past 2^30 sparse states
         if (rec[2] & 0xFF) == c:
             return rec[3]
         k = rec[0]
