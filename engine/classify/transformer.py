@@ -13,10 +13,30 @@ windows from the start of the (cut) text, and the window scores are reduced per 
 ``"mean"``. ``max_windows = 1`` (the default) is plain truncation, and a document that
 fits in one window scores the same whatever the settings.
 
-Windows from all documents are sorted by length, cut into batches whose padded size stays
-within the budget, run, and written back in input order, so padding waste is small and
-results do not depend on batch composition (except under int8 dynamic quantization, whose
-activation scales come from the whole batch tensor). Each batch runs through onnxruntime's
+A chunk of texts is scored in steps: consecutive texts whose cut lengths add up to
+``step_chars`` characters (0, the default: 16 x ``token_budget``, about four full batches
+of English) form one step. Within a step, windows are sorted by length, cut into batches
+whose padded size stays within the budget, run, and written back in input order, so
+padding waste is small and results do not depend on batch composition (except under int8
+dynamic quantization, whose activation scales come from the whole batch tensor: there the
+step and budget settings, like the caller's chunk size, choose the batches). The steps are
+a pipeline: with ``prefetch`` on (the card's ``prefetch``: true, false, or unset for on
+with CUDA and off on CPU; or the backend's ``prefetch`` attribute) and more than one
+step, step k+1 is tokenized on one background
+thread while the session runs step k (``tokenizers`` and onnxruntime both release the
+GIL), so the session waits for the tokenizer only on the first step, or where tokenizing
+a step takes longer than running one. The steps are the
+same with prefetch on or off, so are the windows, batches and scores, bit for bit: only
+the thread that tokenizes differs. The thread belongs to the backend, starts on first use
+(again in a forked child), ends when the backend is garbage-collected, and is never
+pickled (a ``ClassifierStage`` sends its config, not its model); an error raised while
+tokenizing (a ``ModelError`` E037 for a text the tokenizer refuses) is re-raised in the
+caller as it was raised. What it buys: the thread that feeds the session no longer
+tokenizes (its CPU time falls by the tokenizing time), which shortens the wall clock
+where a core is free for the tokenizer: a GPU host. On CPU, where each worker process
+owns one core, there is no such core: measured on a busy core, prefetch cost 2-6 % with a
+model as fast as the tokenizer and nothing measurable with MiniLM at 512 tokens, hence
+off there unless the card asks (benchmarks/RESULTS.md). Each batch runs through onnxruntime's
 IO binding: on CUDA the inputs are copied to the device once and the output is bound on
 the device, so nothing round-trips through host buffers that ``session.run`` allocates.
 fp16 for tensor cores is a property of the graph, not of this code: convert ``model.onnx``
@@ -34,7 +54,8 @@ truncation; spans whose tokens fit in one window together share it; each window 
 shortened, at the edges of the tokenized text; the first ``max_windows`` windows in text
 order are scored and reduced by ``reduce`` (``stride`` is not used). A text that fits in
 one window and lies within ``max_chars / 2`` characters of its spans is scored exactly as
-the plain path scores it; a text without spans is NaN.
+the plain path scores it; a text without spans is NaN. It runs through the same pipeline,
+a text weighing ``max_chars`` characters per span (at most its length) in the steps.
 
 ``add_classification_head`` appends masked mean pooling + a linear layer + softmax/sigmoid
 to an encoder whose output is ``last_hidden_state``.
@@ -42,9 +63,13 @@ to an encoder whose output is ``last_hidden_state``.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import closing
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 import onnx
@@ -60,8 +85,11 @@ TOKENIZER_FILE = "tokenizer.json"
 OUTPUT = "probabilities"
 DEFAULTS: dict[str, Any] = {"max_chars": 6000, "max_length": 512, "token_budget": 16384,
                             "token_type_ids": False, "max_windows": 1, "stride": 0,
-                            "reduce": "max"}
+                            "reduce": "max", "step_chars": 0, "prefetch": None}
 REDUCE = ("max", "mean")
+#: ``step_chars = 0``: this many characters per budget token (~4 characters a token).
+STEP_CHARS_PER_BUDGET = 16
+T = TypeVar("T")
 #: Where a stretch of text around a hit may be cut without changing its tokens.
 _SPACE = re.compile(r"\s")
 _LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
@@ -71,8 +99,11 @@ def transformer_spec(card: Card) -> dict[str, Any]:
     """The card's ``transformer`` object over ``DEFAULTS``, type-checked."""
     spec = {**DEFAULTS, **section(card, "transformer")}
     for key, minimum in (("max_chars", 1), ("max_length", 1), ("token_budget", 1),
-                         ("max_windows", 1), ("stride", 0)):
+                         ("max_windows", 1), ("stride", 0), ("step_chars", 0)):
         integer_setting(card, f"transformer.{key}", spec[key], minimum)
+    if spec["prefetch"] is not None and not isinstance(spec["prefetch"], bool):
+        raise card.fail(f"card transformer.prefetch is {spec['prefetch']!r}; it must be true, "
+                        "false or null (on for device cuda)", "E033")
     choice_setting(card, "transformer.reduce", spec["reduce"], REDUCE)
     if spec["token_budget"] < spec["max_length"]:
         raise card.fail("card transformer.token_budget must be at least max_length", "E033")
@@ -80,7 +111,15 @@ def transformer_spec(card: Card) -> dict[str, Any]:
 
 
 class TransformerBackend:
-    """Tokenize (cut, truncate), batch by sorted length under a token budget, run."""
+    """Tokenize (cut, truncate), batch by sorted length under a token budget, run; step by
+    step, the next step tokenized on a background thread while this one runs.
+
+    Attributes:
+        prefetch: tokenize the next step on the backend's thread (the card's
+            ``transformer.prefetch``; unset: on for CUDA, off for CPU); set it to compare
+            both paths, which score the same.
+        step_chars: characters of cut text per step.
+    """
 
     fixed_model: bytes | None = None  # the graph runs as stored
 
@@ -119,27 +158,30 @@ class TransformerBackend:
         self.room = self.spec["max_length"] - len(self.prefix) - len(self.suffix)
         self.pad_id = int(self.spec.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
         self.num_labels = len(card.labels)
+        self.card = card
+        self.prefetch = False  # decided by ``bind``, once the device is known
+        self.step_chars: int = (self.spec["step_chars"]
+                                or STEP_CHARS_PER_BUDGET * self.spec["token_budget"])
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
 
     def bind(self, session: ort.InferenceSession, threads: int) -> None:
         """Attach the session; ``threads > 1`` also lets the tokenizer use its pool."""
         self.session = session
         self.threads = threads
         self.device = "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        chosen = self.spec["prefetch"]
+        self.prefetch = self.device == "cuda" if chosen is None else chosen
 
     def windows(self, texts: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
         """Token ids per window, and the index of the text each window belongs to.
 
         Text is cut to ``max_chars``, then tokenized into windows of ``max_length`` tokens
         overlapping by ``stride``; the first ``max_windows`` windows of each text are kept
-        (every text has at least one, ``[CLS] [SEP]`` for ""), in text order. With one
-        thread, texts are encoded one by one: ``encode_batch`` runs on a process-wide Rust
-        pool with a thread per core, which oversubscribes a host running one worker per core.
+        (every text has at least one, ``[CLS] [SEP]`` for ""), in text order.
         """
         cut = [t[: self.spec["max_chars"]] for t in texts]
-        if self.threads == 1:
-            encodings = [self.tokenizer.encode(t) for t in cut]
-        else:
-            encodings = self.tokenizer.encode_batch(cut)
+        encodings = self._encode(self.tokenizer, cut, add_special_tokens=True)
         extra = self.spec["max_windows"] - 1
         ids, owner = [], []
         for row, encoding in enumerate(encodings):
@@ -147,6 +189,58 @@ class TransformerBackend:
                 ids.append(np.asarray(window.ids, np.int64))
                 owner.append(row)
         return ids, np.asarray(owner, np.int64)
+
+    def _encode(self, tokenizer: Any, texts: list[str], add_special_tokens: bool) -> list:
+        """``tokenizer``'s encodings of ``texts``; a ``ModelError`` (E037) for a text it
+        refuses (e.g. a word it cannot split when its vocabulary lacks the unknown token).
+        With one thread, texts are encoded one by one: ``encode_batch`` runs on a
+        process-wide Rust pool with a thread per core, which oversubscribes a host running
+        one worker per core."""
+        try:
+            if self.threads == 1:
+                return [tokenizer.encode(t, add_special_tokens=add_special_tokens)
+                        for t in texts]
+            return tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
+        except Exception as err:  # tokenizers raises a bare Exception
+            raise self.card.fail(f"{self.tokenizer_path.name} cannot tokenize a text of this "
+                                 f"chunk ({err}); fix the tokenizer file", "E037") from err
+
+    def steps(self, weights: np.ndarray) -> list[tuple[int, int]]:
+        """``[a, b)`` row ranges, in order, covering ``weights`` (characters per row): a
+        step ends after the row where the running total passes a multiple of
+        ``step_chars``. A function of the weights alone, whether prefetch is on or not."""
+        if not len(weights):
+            return []
+        total = np.cumsum(weights, dtype=np.int64) // self.step_chars
+        ends = np.flatnonzero(np.diff(np.r_[0, total]) > 0) + 1
+        bounds = np.unique(np.r_[0, ends, len(weights)])
+        return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+    def pipelined(self, jobs: Sequence[Callable[[], T]]) -> Generator[T, None, None]:
+        """Each job's result, in order. With ``prefetch`` and more than one job, job k+1
+        runs on the backend's thread while the caller works on job k's result; an error a
+        job raised is raised here, as it was raised."""
+        if not self.prefetch or len(jobs) < 2:
+            yield from (job() for job in jobs)
+            return
+        pool = self._thread()
+        ahead: Future[T] = pool.submit(jobs[0])
+        try:
+            for job in jobs[1:]:
+                done = ahead.result()
+                ahead = pool.submit(job)
+                yield done
+            yield ahead.result()
+        finally:
+            wait([ahead])  # a failed or abandoned call leaves nothing tokenizing behind
+
+    def _thread(self) -> ThreadPoolExecutor:
+        """The backend's one tokenizing thread, started on first use; a forked child
+        inherits the executor but not its thread, so it starts its own."""
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="filter-engine-tokenize")
+            self._pool_pid = os.getpid()
+        return self._pool
 
     def batches(self, lengths: np.ndarray) -> Iterator[np.ndarray]:
         """Index arrays into ``lengths``: sorted by length, padded size within the budget."""
@@ -192,11 +286,25 @@ class TransformerBackend:
         texts = array.fill_null("").to_pylist()
         if not texts:
             return np.empty((0, self.num_labels), np.float32)
-        ids, owner = self.windows(texts)
-        scores = self.window_probabilities(ids)
-        if len(ids) == len(texts):  # one window per text: nothing to reduce
+        cap = self.spec["max_chars"]
+        steps = self.steps(np.array([min(len(t), cap) for t in texts], np.int64))
+        scores, owner = self._score_steps(steps, [partial(self.windows, texts[a:b])
+                                                  for a, b in steps])
+        if len(owner) == len(texts):  # one window per text: nothing to reduce
             return scores
         return reduce_windows(scores, owner, self.spec["reduce"])
+
+    def _score_steps(self, steps: list[tuple[int, int]],
+                     jobs: Sequence[Callable[[], tuple[list[np.ndarray], np.ndarray]]]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Window scores and owners (text indexes of the whole chunk) of every step: each
+        job tokenizes one step's texts, pipelined; the session scores its windows."""
+        scores, owners = [], []
+        with closing(self.pipelined(jobs)) as tokenized:  # closed now, also on an error
+            for (a, _), (ids, owner) in zip(steps, tokenized, strict=True):
+                scores.append(self.window_probabilities(ids))
+                owners.append(owner + a)
+        return np.concatenate(scores), np.concatenate(owners)
 
     def hit_windows(self, texts: list[str], row: np.ndarray, start: np.ndarray,
                     end: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -232,16 +340,7 @@ class TransformerBackend:
                 a, b = _cut_at_spaces(text, a, b, int(first[g0]), int(last[g0:g1].max()))
                 pieces.append((r, a, b, first[g0:g1], last[g0:g1]))
         stretches = [texts[r][a:b] for r, a, b, _, _ in pieces]
-        if self._whole is None:
-            from tokenizers import Tokenizer
-
-            self._whole = Tokenizer.from_file(str(self.tokenizer_path))
-            self._whole.no_padding()
-            self._whole.no_truncation()
-        if self.threads == 1:
-            encodings = [self._whole.encode(t, add_special_tokens=False) for t in stretches]
-        else:
-            encodings = self._whole.encode_batch(stretches, add_special_tokens=False)
+        encodings = self._encode(self._untruncated(), stretches, add_special_tokens=False)
         ids: list[np.ndarray] = []
         owner: list[int] = []
         kept = np.zeros(len(texts), np.int64)
@@ -263,11 +362,31 @@ class TransformerBackend:
         """``float32[len(texts), k]`` from the windows around the spans (``hit_windows``),
         reduced per text by ``reduce``; NaN for a text without a span."""
         out = np.full((len(texts), self.num_labels), np.nan, np.float32)
-        ids, owner = self.hit_windows(texts, row, start, end)
-        if ids:
-            scores = self.window_probabilities(ids)
+        bounds = np.searchsorted(row, np.arange(len(texts) + 1))
+        spans = np.diff(bounds)
+        weights = [min(len(t), int(s) * self.spec["max_chars"]) for t, s in zip(texts, spans,
+                                                                               strict=True)]
+        steps = [(a, b) for a, b in self.steps(np.array(weights, np.int64))
+                 if bounds[b] > bounds[a]]  # a step without a span has no window
+        self._untruncated()  # built here, not on the tokenizing thread
+        jobs = [partial(self.hit_windows, texts[a:b], row[bounds[a]:bounds[b]] - a,
+                        start[bounds[a]:bounds[b]], end[bounds[a]:bounds[b]])
+                for a, b in steps]
+        if jobs:
+            scores, owner = self._score_steps(steps, jobs)
             out[np.unique(owner)] = reduce_windows(scores, owner, self.spec["reduce"])
         return out
+
+    def _untruncated(self) -> Any:
+        """The same tokenizer without truncation (for hit windows), loaded on first use."""
+        if self._whole is None:
+            from tokenizers import Tokenizer
+
+            whole = Tokenizer.from_file(str(self.tokenizer_path))
+            whole.no_padding()
+            whole.no_truncation()
+            self._whole = whole
+        return self._whole
 
 
 def centred_windows(t0: np.ndarray, t1: np.ndarray, n: int, room: int
