@@ -114,3 +114,27 @@ def test_s3_report_verify_reads_outputs_from_the_store(s3, tmp_path):
                **env).returncode == 0
     ok = cli("report", "s3://out-verify/r", "--verify", **env)
     assert ok.returncode == 0 and "1 markers checked, 0 problem(s)" in ok.stdout
+
+
+def test_s3_resume_redoes_a_shard_whose_output_is_gone_or_truncated(s3, tmp_path):
+    """A marker counts only while its outputs are there with the size it recorded (one
+    HEAD per file; local outputs are re-hashed as well). Before, a remote output was
+    trusted blindly: a deleted kept file stayed lost on resume."""
+    fs, env = s3
+    put_shards(fs, "in-gone")
+    fs.mkdir("out-gone")
+    config = write_lists(tmp_path)
+    args = ("run", "s3://in-gone/cc/*.parquet", "-o", "s3://out-gone/run", "-c", config)
+    assert cli(*args, **env).returncode == 0
+    fs.invalidate_cache()
+    marker = json.loads(fs.cat("out-gone/run/_done/s0.parquet.json"))
+    fs.rm(f"out-gone/run/{marker['outputs']['kept']['path']}")
+    again = cli(*args, **env)
+    assert again.returncode == 0, again.stderr
+    assert "0 already done" in again.stderr and "1 processed now" in again.stderr
+    fs.invalidate_cache()
+    kept = json.loads(fs.cat("out-gone/run/_done/s0.parquet.json"))["outputs"]["kept"]
+    assert fs.size(f"out-gone/run/{kept['path']}") == kept["bytes"]
+    fs.pipe(f"out-gone/run/{kept['path']}", b"PAR1 truncated")
+    third = cli(*args, **env)
+    assert third.returncode == 0 and "1 processed now" in third.stderr, third.stderr

@@ -104,9 +104,10 @@ def check_or_write(out: Output, manifest: dict, force: bool) -> bool:
 
 def marker_valid(marker: dict | None, shard: Shard, fingerprint: str,
                  out: Output | None = None, check: OutputCheck | None = None) -> bool:
-    """A marker counts only for the same input bytes and the same filter, and (locally)
-    only while its outputs still have the size and sha256 it recorded (``check``, or a
-    fresh ``OutputCheck`` that hashes every output); otherwise the shard is redone.
+    """A marker counts only for the same input bytes and the same filter, and only while
+    its outputs are still there with the size it recorded (on an object store: one HEAD
+    per file, no download) and, locally, the sha256 (``check``, or a fresh
+    ``OutputCheck`` that hashes every output); otherwise the shard is redone.
     """
     if not (
         isinstance(marker, dict)
@@ -117,8 +118,11 @@ def marker_valid(marker: dict | None, shard: Shard, fingerprint: str,
         and isinstance(marker.get("outputs"), dict)
     ):
         return False
-    if out is None or out.remote:
+    if out is None:
         return True
+    if out.remote:
+        return all(isinstance(info, dict) and out.size(str(info.get("path"))) == info.get("bytes")
+                   for info in marker["outputs"].values())
     check = check or OutputCheck(out, remember=False)
     return all(check.output_ok(info) for info in marker["outputs"].values())
 

@@ -70,6 +70,15 @@ class Output:
     def exists(self, rel: str) -> bool:
         return self.fs.exists(self.path(rel)) if self.remote else os.path.exists(self.path(rel))
 
+    def size(self, rel: str) -> int | None:
+        """The size of file ``rel`` in bytes (one HEAD request on a store), None if absent."""
+        try:
+            if self.remote:
+                return int(self.fs.info(self.path(rel))["size"])
+            return os.path.getsize(self.path(rel))
+        except (OSError, KeyError, TypeError, ValueError):  # not there, or not readable
+            return None
+
     def read_text(self, rel: str) -> str | None:
         """A small file's text, or None if it does not exist."""
         try:
