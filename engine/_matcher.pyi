@@ -64,6 +64,10 @@ def check_table(
 ) -> str | None:
     """First layout problem of a (loaded) automaton, or None."""
 
+def bitmap_prefixes(*bitmaps: npt.NDArray[np.uint8] | None) -> npt.NDArray[np.uint8] | None:
+    """Distinct first two UTF-8 bytes of the bitmaps' non-ASCII code points, ``(k, 2)``;
+    None when more than the vector path checks."""
+
 def classify_rows(
     offsets: npt.NDArray[np.int64],
     data: npt.NDArray[np.uint8],
@@ -73,6 +77,7 @@ def classify_rows(
     slow_bits: npt.NDArray[np.uint8] | None = None,
     edge_bits: npt.NDArray[np.uint8] | None = None,
     amp: bool = False,
+    prefixes: npt.NDArray[np.uint8] | None = None,
 ) -> None:
     """Per-row status: ascii, unicode_plain, unicode (needs its transform), unicode_edges,
     slow, amp, invalid, null."""

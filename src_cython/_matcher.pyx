@@ -41,6 +41,19 @@ cdef extern from "teddy.h" nogil:
 cdef extern from "ascii_run.h" nogil:
     int64_t fe_ascii_run(int level, const uint8_t* p, int64_t n, int64_t i, int stop_amp)
 
+cdef extern from "utf8_status.h" nogil:
+    enum: FE_PREFIXES_MAX
+    enum: FE_U8_INVALID
+    enum: FE_U8_UNICODE
+    enum: FE_U8_AMP
+    enum: FE_U8_PREFIX
+    ctypedef struct fe_prefixes:
+        int n
+        uint8_t lead[8]
+        uint8_t next[8]
+    int fe_utf8_status(int level, const uint8_t* p, int64_t n, const fe_prefixes* pre,
+                       int want_amp)
+
 import numpy as np
 
 cimport numpy as cnp
@@ -593,7 +606,7 @@ def prefilter_masks(const uint32_t[::1] table, const int32_t[::1] outputs,
 
 cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* needed_bits,
                                 const uint8_t* slow_bits, const uint8_t* edge_bits,
-                                bint amp) noexcept nogil:
+                                bint amp, const fe_prefixes* pre) noexcept nogil:
     """One pass over a row: ascii, unicode_plain, unicode (transform needed),
     unicode_edges (and a code point in ``edge_bits``), slow (a code point in
     ``slow_bits``), amp (an ``&``, when ``amp``) or invalid.
@@ -602,7 +615,24 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* need
     skipped 32 or 64 bytes at a time (``ascii_run.h``, at the prefilter's level, scalar
     when that is off). With ``needed_bits`` NULL every valid non-ASCII row is reported
     as ``ROW_UNICODE``.
+
+    With ``pre`` (the first two bytes of every code point in the three bitmaps, see
+    ``bitmap_prefixes``) and a vector level, the row is validated 16 bytes a step
+    (``utf8_status.h``) and only a row holding one of those prefixes is decoded here
+    character by character: any other row's status follows from whether it is valid,
+    has non-ASCII bytes and has an ``&``.
     """
+    cdef int fast
+    if pre != NULL and _simd_level >= 0:
+        fast = fe_utf8_status(_simd_level, p, n, pre, amp)
+        if fast >= 0 and not (fast & FE_U8_PREFIX):
+            if fast & FE_U8_INVALID:
+                return ROW_INVALID
+            if fast & FE_U8_AMP:
+                return ROW_AMP
+            if not (fast & FE_U8_UNICODE):
+                return ROW_ASCII
+            return ROW_UNICODE_PLAIN if needed_bits != NULL else ROW_UNICODE
     cdef int64_t i = 0
     cdef uint8_t b0, b1
     cdef bint seen_unicode = False, needs_lower = needed_bits == NULL
@@ -667,9 +697,31 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* need
     return ROW_UNICODE_EDGES if seen_edge else ROW_UNICODE
 
 
+def bitmap_prefixes(*bitmaps):
+    """The distinct first two bytes of the UTF-8 of every non-ASCII code point set in
+    the ``bitmaps`` (``None`` ones skipped): a ``(k, 2)`` uint8 array for
+    ``classify_rows(prefixes=...)``, or None when there are more than the vector path
+    checks (``FE_PREFIXES_MAX``)."""
+    found = set()
+    for bits in bitmaps:
+        if bits is None:
+            continue
+        cps = np.flatnonzero(np.unpackbits(np.asarray(bits, np.uint8), bitorder="little"))
+        cps = cps[cps >= 0x80]
+        lead = np.where(cps < 0x800, 0xC0 | (cps >> 6),
+                        np.where(cps < 0x10000, 0xE0 | (cps >> 12), 0xF0 | (cps >> 18)))
+        nxt = np.where(cps < 0x800, 0x80 | (cps & 0x3F),
+                       np.where(cps < 0x10000, 0x80 | ((cps >> 6) & 0x3F),
+                                0x80 | ((cps >> 12) & 0x3F)))
+        found.update(zip(lead.tolist(), nxt.tolist(), strict=True))
+        if len(found) > FE_PREFIXES_MAX:
+            return None
+    return np.array(sorted(found), np.uint8).reshape(-1, 2)
+
+
 def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
                   uint8_t[::1] status, needed_bits=None, slow_bits=None, edge_bits=None,
-                  bint amp=False):
+                  bint amp=False, prefixes=None):
     """Fill ``status`` per row: ascii, unicode_plain, unicode, slow, amp, invalid or null.
 
     ``needed_bits``: code points whose transform matters to the automaton; rows
@@ -678,8 +730,22 @@ def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
     ``slow``). ``edge_bits``: code points whose output is not alphanumeric where they
     are (or the reverse), so that word edges must be judged on the original
     (``unicode_edges``). ``amp``: rows with an ``&`` are ``amp`` (unless slow).
+    ``prefixes``: ``bitmap_prefixes`` of those three bitmaps, which lets the vector path
+    answer for the rows without any of them (None: every row decoded one by one).
     """
     cdef Py_ssize_t n = offsets.shape[0] - 1
+    cdef fe_prefixes pre
+    cdef const fe_prefixes* pre_p = NULL
+    cdef Py_ssize_t k
+    if prefixes is not None:
+        table = np.asarray(prefixes, np.uint8).reshape(-1, 2)
+        if len(table) > FE_PREFIXES_MAX:
+            raise ValueError(f"at most {FE_PREFIXES_MAX} prefixes, got {len(table)}")
+        pre.n = <int> len(table)
+        for k in range(pre.n):
+            pre.lead[k] = table[k, 0]
+            pre.next[k] = table[k, 1]
+        pre_p = &pre
     cdef const uint8_t[::1] valid_v
     cdef const uint8_t[::1] needed_v
     cdef const uint8_t[::1] slow_v
@@ -707,7 +773,7 @@ def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
                 status[r] = ROW_NULL
             else:
                 status[r] = _row_status(d + offsets[r], offsets[r + 1] - offsets[r], needed,
-                                        slow, edge, amp)
+                                        slow, edge, amp, pre_p)
 
 
 # --------------------------------------------------------------------------- scan

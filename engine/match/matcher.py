@@ -208,7 +208,7 @@ class Matcher:
     """
 
     __slots__ = ("_options", "_header", "_arrays", "_categories", "_patterns",
-                 "_lowering_needed", "_slow", "_edge", "_kernel", "_path")
+                 "_lowering_needed", "_slow", "_edge", "_prefixes", "_kernel", "_path")
 
     _options: MatcherOptions
     _header: dict[str, Any]
@@ -218,6 +218,7 @@ class Matcher:
     _lowering_needed: np.ndarray | None
     _slow: np.ndarray | None
     _edge: np.ndarray | None
+    _prefixes: np.ndarray | None
     _kernel: _matcher.Automaton
     _path: Path | None
 
@@ -298,6 +299,9 @@ class Matcher:
         self._slow = transform["slow"] if transform["slow"].any() else None
         self._edge = (transform["edge"] if options.whole_words and _transforms(options)
                       and transform["edge"].any() else None)
+        # Lets the row-status pass validate most rows 16 bytes a step (utf8_status.h).
+        self._prefixes = _matcher.bitmap_prefixes(self._lowering_needed, self._slow,
+                                                  self._edge)
         kernel_arrays: dict[str, Any] = {k: arrays[k] for k in (
             "table", "classes", "outputs", "ent_flags",
             "ent_start", "ent_pid", "weight", "cat_start", "cat_ids", "sparse", "edges")}
@@ -472,7 +476,7 @@ class Matcher:
         kstatus = np.empty(chunk.length, np.uint8)
         _matcher.classify_rows(chunk.offsets, chunk.data, chunk.valid, kstatus,
                                self._lowering_needed, self._slow, self._edge,
-                               "html" in self._options.steps)
+                               "html" in self._options.steps, self._prefixes)
         if known_invalid is None:
             invalid = np.flatnonzero(kstatus == _KERNEL["invalid"])
         else:  # checked upstream: those rows are already null here
@@ -514,7 +518,7 @@ class Matcher:
             else:
                 _matcher.classify_rows(chunk.offsets[r:r + 2], chunk.data, None,
                                        kstatus[r:r + 1], self._lowering_needed, self._slow,
-                                       self._edge, False)
+                                       self._edge, False, self._prefixes)
 
 
 #: One kernel call's spans: ``(row, start, end, pattern_id)`` arrays.
