@@ -91,7 +91,8 @@ static inline __m128i fe_u8_errors(__m128i cur, __m128i prev) {
     return _mm_xor_si128(must23, special);
 }
 
-/* The FE_U8_* answers for p[0:n]; stops early at an error or a listed prefix. */
+/* The FE_U8_* answers for p[0:n] (a listed prefix wins over an error: that row goes
+ * through the scalar pass, which finds the error itself). */
 __attribute__((target("sse4.1,ssse3")))
 static int fe_utf8_status_sse41(const uint8_t* p, int64_t n, const fe_prefixes* pre,
                                 int want_amp) {
@@ -102,7 +103,7 @@ static int fe_utf8_status_sse41(const uint8_t* p, int64_t n, const fe_prefixes* 
         (char)255, (char)255, (char)255, (char)255, (char)255, (char)255,
         (char)(0xF0 - 1), (char)(0xE0 - 1), (char)(0xC0 - 1));
     __m128i prev = _mm_setzero_si128(), error = _mm_setzero_si128();
-    __m128i pending = _mm_setzero_si128();
+    __m128i pending = _mm_setzero_si128(), hit = _mm_setzero_si128();
     int found = 0;
     int64_t i = 0;
     uint8_t tail[16];
@@ -147,18 +148,17 @@ static int fe_utf8_status_sse41(const uint8_t* p, int64_t n, const fe_prefixes* 
         error = _mm_or_si128(error, fe_u8_errors(cur, prev));
         pending = _mm_subs_epu8(cur, max_end);
         if (pre->n) {
-            __m128i before = _mm_alignr_epi8(cur, prev, 15), hit = _mm_setzero_si128();
+            __m128i before = _mm_alignr_epi8(cur, prev, 15);
             for (int k = 0; k < pre->n; k++)
                 hit = _mm_or_si128(hit, _mm_and_si128(
                     _mm_cmpeq_epi8(before, _mm_set1_epi8((char)pre->lead[k])),
                     _mm_cmpeq_epi8(cur, _mm_set1_epi8((char)pre->next[k]))));
-            if (_mm_movemask_epi8(hit))
-                return found | FE_U8_PREFIX;
         }
-        if (!_mm_testz_si128(error, error))
-            return found | FE_U8_INVALID;
         prev = cur;
     }
+    /* Tested once at the end: a branch per block costs more than the rare early exit. */
+    if (_mm_movemask_epi8(hit))
+        return found | FE_U8_PREFIX;
     error = _mm_or_si128(error, pending);
     if (!_mm_testz_si128(error, error))
         return found | FE_U8_INVALID;
