@@ -138,13 +138,8 @@ static int fe_utf8_status_sse41(const uint8_t* p, int64_t n, const fe_prefixes* 
         i += 16;
         if (want_amp && _mm_movemask_epi8(_mm_cmpeq_epi8(cur, amp)))
             found |= FE_U8_AMP;
-        if (!_mm_movemask_epi8(cur)) {  /* ASCII: only an unfinished sequence before it */
-            error = _mm_or_si128(error, pending);
-            pending = _mm_setzero_si128();
-            prev = cur;
-            continue;
-        }
-        found |= FE_U8_UNICODE;
+        if (_mm_movemask_epi8(cur))
+            found |= FE_U8_UNICODE;
         error = _mm_or_si128(error, fe_u8_errors(cur, prev));
         pending = _mm_subs_epu8(cur, max_end);
         if (pre->n) {
