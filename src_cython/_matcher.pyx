@@ -617,7 +617,7 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* need
     as ``ROW_UNICODE``.
 
     With ``pre`` (the first two bytes of every code point in the three bitmaps, see
-    ``bitmap_prefixes``) and a vector level, the row is validated 16 bytes a step
+    ``bitmap_prefixes``) and a vector level, the row is validated 16 or 32 bytes a step
     (``utf8_status.h``) and only a row holding one of those prefixes is decoded here
     character by character: any other row's status follows from whether it is valid,
     has non-ASCII bytes and has an ``&``.

@@ -299,7 +299,7 @@ class Matcher:
         self._slow = transform["slow"] if transform["slow"].any() else None
         self._edge = (transform["edge"] if options.whole_words and _transforms(options)
                       and transform["edge"].any() else None)
-        # Lets the row-status pass validate most rows 16 bytes a step (utf8_status.h).
+        # Lets the row-status pass validate most rows 32 bytes a step (utf8_status.h).
         self._prefixes = _matcher.bitmap_prefixes(self._lowering_needed, self._slow,
                                                   self._edge)
         kernel_arrays: dict[str, Any] = {k: arrays[k] for k in (
