@@ -203,12 +203,6 @@ class Filter:
             rows = np.flatnonzero(~_invalid(text))
             extra = self._annotations(outputs, rows)
             extra["fe_keep"] = pa.array(keep[rows])
-            # The rows it would remove carry drop mode's audit; the others nulls.
-            at = np.full(n, -1, np.int64)
-            at[dropped] = np.arange(len(dropped))
-            where = pa.array(at[rows], pa.int64(), mask=at[rows] < 0)
-            for name, values in self._audit(outputs, dropped).items():
-                extra[name] = values.take(where)
             result.kept = _with(batch.take(pa.array(rows, pa.int64())), extra)
             return result
         kept = batch if keep.all() else batch.filter(pa.array(keep))  # usually most rows
