@@ -1467,7 +1467,7 @@ cdef class Automaton:
         cdef const uint32_t[::1] sparse = self.arrays["sparse"]
         cdef const uint32_t[::1] edges = self.arrays["edges"]
         self.a.n_dense = int(self.arrays["n_dense"])
-        self.a.DW = <uint32_t> (self.a.n_dense * (table.shape[0] // self.a.n_dense))
+        self.a.DW = <uint32_t> table.shape[0]  # n_dense rows of the stride (validated)
         self.a.sparse = &sparse[0] if sparse.shape[0] else NULL
         self.a.all_dense = sparse.shape[0] == 0
         self.a.edges = &edges[0] if edges.shape[0] else NULL

@@ -22,20 +22,10 @@ from engine import Matcher, _matcher
 from tests import oracle
 from tests.test_matcher_properties import ALPHABET, options
 
-LEVELS = ["scalar", "sse41", "avx2"]
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
 ASCII = list("abcsehAB -_.,'0")
-
-
-@pytest.fixture(params=LEVELS)
-def level(request):
-    if request.param not in _matcher.simd_levels():
-        pytest.skip(f"this CPU or build does not run the {request.param} prefilter")
-    previous = _matcher.set_simd_level(request.param)
-    yield request.param
-    _matcher.set_simd_level(previous)
 
 
 @st.composite

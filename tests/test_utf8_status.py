@@ -1,6 +1,7 @@
-"""The row-status pass's vector path (src_cython/utf8_status.h) against Python's decoder
-and against the scalar pass, on every byte pair and every lead byte's sequences placed
-across the 16-byte block edges."""
+"""The row-status pass (its vector path, src_cython/utf8_status.h, and the scalar one)
+against Python's decoder, and the vector path against the scalar pass, on every byte pair
+and every lead byte's sequences placed across the 16- and 32-byte block edges. The
+``level`` fixture (tests/conftest.py) runs each test at every SIMD level."""
 
 from __future__ import annotations
 
@@ -12,15 +13,6 @@ import pytest
 from engine import Matcher, _matcher
 
 INVALID = _matcher.ROW_STATUS["invalid"]
-
-
-@pytest.fixture(params=["sse41", "avx2"])
-def vector(request):
-    if request.param not in _matcher.simd_levels():
-        pytest.skip(f"this CPU or build does not run {request.param}")
-    previous = _matcher.set_simd_level(request.param)
-    yield request.param
-    _matcher.set_simd_level(previous)
 
 
 def _rows(sequences: list[bytes]) -> list[bytes]:
@@ -61,7 +53,7 @@ QUADS = [bytes([a, b, c, d]) for a in range(0xF0, 0x100) for b in range(0x80, 0x
 
 @pytest.mark.parametrize("sequences", [PAIRS, TRIPLES, QUADS], ids=["pairs", "triples",
                                                                      "quads"])
-def test_vector_validation_is_pythons(vector, sequences):
+def test_validation_is_pythons(level, sequences):
     rows = _rows(sequences)
     got = _status(rows, np.zeros((0, 2), np.uint8), amp=False) != INVALID
     want = np.array([_valid(r) for r in rows])
@@ -70,7 +62,7 @@ def test_vector_validation_is_pythons(vector, sequences):
 
 
 @pytest.mark.parametrize("options", [{}, {"ignore_case": False}, {"whole_words": False}])
-def test_vector_status_is_the_scalar_status(vector, options):
+def test_vector_status_is_the_scalar_status(level, options):
     """With a real matcher's bitmaps: the rows that hold a listed prefix (K, İ, ...) go
     through the scalar pass; every other row must get the status it would give."""
     m = Matcher(["kelvin", "istanbul", "sarin"], **options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,9 @@ from engine.classify.card import MODEL_FILE, Card, load_graph, read_card
 from engine.classify.session import open_session
 from engine.errors import fail
 from engine.io.arrow_buffers import as_string_array
+
+if TYPE_CHECKING:
+    from engine.classify.transformer import TransformerBackend
 
 
 class Classifier:
@@ -94,16 +98,20 @@ class Classifier:
                      end: np.ndarray) -> np.ndarray:
         """Every label's probability per text (``float32[n, k]``) from only the token
         windows around the byte spans ``start[i]:end[i]`` of text ``row[i]`` (a
-        blocklist's matches); NaN for a text without a span. Transformer models only:
-        the others read a document whole, there are no windows to choose."""
+        blocklist's matches); NaN for a text without a span. Transformer models only."""
+        backend = self.windowed(f"classifier {self.name!r}")
+        return backend.probabilities_around(texts, row, start, end)
+
+    def windowed(self, where: str) -> TransformerBackend:
+        """The transformer backend that ``score_around`` scores with, or E055 naming
+        ``where``: the other kinds read a document whole, there are no windows to choose."""
         from engine.classify.transformer import TransformerBackend  # tokenizers: lazily
 
-        backend = self._backend
-        if not isinstance(backend, TransformerBackend):
-            raise fail("E055", where=f"classifier {self.name!r}", problem=(
+        if not isinstance(self._backend, TransformerBackend):
+            raise fail("E055", where=where, problem=(
                 f'windows = "around_hits" needs a transformer model; {self.name!r} is a '
                 f"{self.kind!r} model"))
-        return backend.probabilities_around(texts, row, start, end)
+        return self._backend
 
     def __repr__(self) -> str:
         return (f"Classifier(name={self.name!r}, kind={self.kind!r}, labels={self.labels}, "

@@ -332,10 +332,8 @@ class ClassifierStage:
 
             model = Classifier.load(self.spec.model, device=self.spec.device,
                                     threads=self.spec.threads)
-            if self.hits is not None and model.kind != "transformer":
-                raise fail("E055", where=f"classifier {self.spec.name!r}", problem=(
-                    f'windows = "around_hits" needs a transformer model; {model.name!r} '
-                    f"is a {model.kind!r} model"))
+            if self.hits is not None:  # refuse a model without windows before any row
+                model.windowed(f"classifier {self.spec.name!r}")
             self._model = model
         return self._model
 

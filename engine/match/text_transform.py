@@ -139,8 +139,9 @@ def pattern_key(steps: tuple[str, ...], lower: bool) -> Callable[[str], str]:
     Only lower-casing can change ASCII text without an ``&`` (``html``) or an ASCII
     separator (``separators``); a million-pattern list is nearly all such text.
     """
+    ascii_separators = "".join(ch for ch in map(chr, range(128)) if is_separator(ch))
     special = ("&" if "html" in steps else "") + (
-        "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f -_" if "separators" in steps else "")
+        ascii_separators if "separators" in steps else "")
     needs_steps = re.compile(f"[{re.escape(special)}]").search if special else None
 
     def key(text: str) -> str:
