@@ -18,8 +18,10 @@ through a per-code-point transform table (lower-casing and the normalisation ste
 a scratch buffer first, with word edges judged on the original characters where the
 transform changes what is alphanumeric.
 
-Rows are scanned four at a time (four independent streams in one loop) so that the table
-loads of different streams overlap instead of waiting on each other.
+Rows are scanned several at a time (``N_STREAMS`` independent streams in one loop) so
+that the table loads of different streams overlap instead of waiting on each other; the
+dense-table step and its loop are C (``dfa_step.h``), so that the compiler keeps each
+step one load long.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -37,6 +39,12 @@ cdef extern from "teddy.h" nogil:
     int fe_simd_cpu_level()
     int64_t fe_teddy_find(const fe_teddy* t, int level, const uint8_t* p, int64_t n,
                           int64_t i)
+
+cdef extern from "dfa_step.h" nogil:
+    uint32_t fe_dfa_step(const uint32_t* table, uint32_t e, uint32_t c)
+    enum: FE_DFA_STREAMS
+    int64_t fe_dfa_run(const uint32_t* table, const uint8_t* cls, const uint8_t** p,
+                       uint32_t* s, int64_t t, int64_t m)
 
 cdef extern from "ascii_run.h" nogil:
     int64_t fe_ascii_run(int level, const uint8_t* p, int64_t n, int64_t i, int stop_amp)
@@ -90,7 +98,7 @@ cdef enum:
     EDGE_END = 2
 
 cdef enum:
-    N_STREAMS = 4
+    N_STREAMS = FE_DFA_STREAMS
 
 cdef uint32_t LOWER_CONTEXT = 0xFFFFFFFFU
 cdef uint32_t NO_PAGE = 0xFFFFFFFFU
@@ -285,7 +293,7 @@ cdef inline uint32_t _transition(const uint32_t* table, const uint32_t* sparse,
                 return edges[2 * k + 1]
             k += 1
         e = rec[1]
-    return table[e + c]
+    return fe_dfa_step(table, e, c)
 
 
 cdef inline void _add_edge(uint32_t* rec, uint32_t* edges, int64_t* n_edges, uint32_t c,
@@ -842,7 +850,7 @@ ctypedef fused Layout:
 cdef inline uint32_t _next(const Auto* A, const uint32_t* T, uint32_t e, uint32_t c,
                            Layout* layout) noexcept nogil:
     if Layout is AllDense:
-        return T[e + c]
+        return fe_dfa_step(T, e, c)
     else:
         return _step(A, e, c)
 
@@ -1097,17 +1105,64 @@ cdef void _scan_prefiltered(const Auto* A, Sink* S, int32_t* stamp, const Desc* 
             i = fe_teddy_find(A.teddy, A.simd, p, n, i)
             if i >= n:
                 break
-        s = A.T[s + cls[p[i]]]  # only all-dense automata have a prefilter
+        s = fe_dfa_step(A.T, s, cls[p[i]])  # only all-dense automata have a prefilter
         i += 1
         if s & 1:
             _emit(A, S, stamp, d, p + i, s, row_base)
 
 
+cdef inline void _advance(const Auto* A, Sink* S, int32_t** stamps, Stream* st, int64_t m,
+                          int64_t row_base, Layout* layout) noexcept nogil:
+    """Step every stream ``m`` bytes (no stream's row ends sooner), reporting matches.
+
+    All-dense automata step in ``fe_dfa_run`` (``dfa_step.h``), which returns at every
+    step that leaves a stream on a state with output; mixed ones step here.
+    """
+    cdef const uint32_t* T = A.T
+    cdef const uint8_t* cls = A.cls
+    cdef const uint8_t* ps[N_STREAMS]
+    cdef uint32_t ss[N_STREAMS]
+    cdef int64_t t = 0
+    cdef int k
+    cdef uint32_t s0, s1, s2, s3, s4
+    cdef const uint8_t *p0
+    cdef const uint8_t *p1
+    cdef const uint8_t *p2
+    cdef const uint8_t *p3
+    cdef const uint8_t *p4
+    for k in range(N_STREAMS):
+        ps[k] = st[k].cur
+        ss[k] = st[k].state
+    if Layout is AllDense:
+        while t < m:
+            t = fe_dfa_run(T, cls, ps, ss, t, m)
+            for k in range(N_STREAMS):
+                if ss[k] & 1:
+                    _emit(A, S, stamps[k], st[k].desc, ps[k] + t, ss[k], row_base)
+    else:
+        s0, s1, s2, s3, s4 = ss[0], ss[1], ss[2], ss[3], ss[4]
+        p0, p1, p2, p3, p4 = ps[0], ps[1], ps[2], ps[3], ps[4]
+        for t in range(m):
+            s0 = _next(A, T, s0, cls[p0[t]], layout)
+            s1 = _next(A, T, s1, cls[p1[t]], layout)
+            s2 = _next(A, T, s2, cls[p2[t]], layout)
+            s3 = _next(A, T, s3, cls[p3[t]], layout)
+            s4 = _next(A, T, s4, cls[p4[t]], layout)
+            if (s0 | s1 | s2 | s3 | s4) & 1:
+                ss[0], ss[1], ss[2], ss[3], ss[4] = s0, s1, s2, s3, s4
+                for k in range(N_STREAMS):
+                    if ss[k] & 1:
+                        _emit(A, S, stamps[k], st[k].desc, ps[k] + t + 1, ss[k], row_base)
+        ss[0], ss[1], ss[2], ss[3], ss[4] = s0, s1, s2, s3, s4
+    for k in range(N_STREAMS):
+        st[k].state = ss[k]
+
+
 cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* descs,
                       int64_t nd, int64_t row_base, Layout* layout) noexcept nogil:
-    """Scan rows in four streams whose table loads overlap.
+    """Scan rows in ``N_STREAMS`` streams whose table loads overlap.
 
-    The rows are cut into four runs of about equal bytes; the loop advances every
+    The rows are cut into that many runs of about equal bytes; the loop advances every
     stream by the bytes left in the shortest current row, then refills that stream.
     """
     cdef Stream st[N_STREAMS]
@@ -1137,50 +1192,20 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
     for k in range(N_STREAMS):
         live[k] = _next_desc(&st[k])
 
-    cdef const uint32_t* T = A.T
-    cdef const uint8_t* cls = A.cls
-    cdef uint32_t s0, s1, s2, s3
-    cdef const uint8_t *p0
-    cdef const uint8_t *p1
-    cdef const uint8_t *p2
-    cdef const uint8_t *p3
-    while live[0] and live[1] and live[2] and live[3]:
+    while live[0] and live[1] and live[2] and live[3] and live[4]:
         m = st[0].end - st[0].cur
         for k in range(1, N_STREAMS):
             if st[k].end - st[k].cur < m:
                 m = st[k].end - st[k].cur
-        s0 = st[0].state
-        s1 = st[1].state
-        s2 = st[2].state
-        s3 = st[3].state
-        p0 = st[0].cur
-        p1 = st[1].cur
-        p2 = st[2].cur
-        p3 = st[3].cur
-        for t in range(m):
-            s0 = _next(A, T, s0, cls[p0[t]], layout)
-            s1 = _next(A, T, s1, cls[p1[t]], layout)
-            s2 = _next(A, T, s2, cls[p2[t]], layout)
-            s3 = _next(A, T, s3, cls[p3[t]], layout)
-            if (s0 | s1 | s2 | s3) & 1:
-                if s0 & 1:
-                    _emit(A, S, stamps[0], st[0].desc, p0 + t + 1, s0, row_base)
-                if s1 & 1:
-                    _emit(A, S, stamps[1], st[1].desc, p1 + t + 1, s1, row_base)
-                if s2 & 1:
-                    _emit(A, S, stamps[2], st[2].desc, p2 + t + 1, s2, row_base)
-                if s3 & 1:
-                    _emit(A, S, stamps[3], st[3].desc, p3 + t + 1, s3, row_base)
-        st[0].state = s0
-        st[1].state = s1
-        st[2].state = s2
-        st[3].state = s3
+        _advance(A, S, stamps, st, m, row_base, layout)
         for k in range(N_STREAMS):
             st[k].cur += m
             if st[k].cur == st[k].end:
                 live[k] = _next_desc(&st[k])
 
-    # Fewer than four streams left: finish each one on its own.
+    cdef const uint32_t* T = A.T
+    cdef const uint8_t* cls = A.cls
+    # Not every stream left: finish each one on its own.
     cdef uint32_t s
     cdef const uint8_t* p
     for k in range(N_STREAMS):
