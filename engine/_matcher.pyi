@@ -65,8 +65,8 @@ def check_table(
     """First layout problem of a (loaded) automaton, or None."""
 
 def bitmap_prefixes(*bitmaps: npt.NDArray[np.uint8] | None) -> npt.NDArray[np.uint8] | None:
-    """Distinct first two UTF-8 bytes of the bitmaps' non-ASCII code points, ``(k, 2)``;
-    None when more than the vector path checks."""
+    """First two or three UTF-8 bytes of the bitmaps' non-ASCII code points, ``(k, 3)``
+    (third 0: a two-byte prefix); None when more than the vector path checks."""
 
 def classify_rows(
     offsets: npt.NDArray[np.int64],

@@ -59,6 +59,7 @@ cdef extern from "utf8_status.h" nogil:
         int n
         uint8_t lead[8]
         uint8_t next[8]
+        uint8_t third[8]
     int fe_utf8_status(int level, const uint8_t* p, int64_t n, const fe_prefixes* pre,
                        int want_amp)
 
@@ -624,8 +625,8 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* need
     when that is off). With ``needed_bits`` NULL every valid non-ASCII row is reported
     as ``ROW_UNICODE``.
 
-    With ``pre`` (the first two bytes of every code point in the three bitmaps, see
-    ``bitmap_prefixes``) and a vector level, the row is validated 16 or 32 bytes a step
+    With ``pre`` (the first two or three bytes of every code point in the three
+    bitmaps, see ``bitmap_prefixes``) and a vector level, the row is validated 16 or 32 bytes a step
     (``utf8_status.h``) and only a row holding one of those prefixes is decoded here
     character by character: any other row's status follows from whether it is valid,
     has non-ASCII bytes and has an ``&``.
@@ -706,25 +707,33 @@ cdef inline uint8_t _row_status(const uint8_t* p, int64_t n, const uint8_t* need
 
 
 def bitmap_prefixes(*bitmaps):
-    """The distinct first two bytes of the UTF-8 of every non-ASCII code point set in
-    the ``bitmaps`` (``None`` ones skipped): a ``(k, 2)`` uint8 array for
-    ``classify_rows(prefixes=...)``, or None when there are more than the vector path
-    checks (``FE_PREFIXES_MAX``)."""
-    found = set()
+    """The prefixes of the UTF-8 of every non-ASCII code point set in the ``bitmaps``
+    (``None`` ones skipped), for ``classify_rows(prefixes=...)``: a ``(k, 3)`` uint8
+    array of first, second and third bytes, the third 0 where two bytes are the prefix.
+
+    Two-byte characters are their own prefix; longer ones give their first three bytes,
+    unless that makes more than the vector path checks (``FE_PREFIXES_MAX``), then their
+    first two. None when even those are too many.
+    """
+    cps = []
     for bits in bitmaps:
-        if bits is None:
-            continue
-        cps = np.flatnonzero(np.unpackbits(np.asarray(bits, np.uint8), bitorder="little"))
-        cps = cps[cps >= 0x80]
-        lead = np.where(cps < 0x800, 0xC0 | (cps >> 6),
-                        np.where(cps < 0x10000, 0xE0 | (cps >> 12), 0xF0 | (cps >> 18)))
-        nxt = np.where(cps < 0x800, 0x80 | (cps & 0x3F),
-                       np.where(cps < 0x10000, 0x80 | ((cps >> 6) & 0x3F),
-                                0x80 | ((cps >> 12) & 0x3F)))
-        found.update(zip(lead.tolist(), nxt.tolist(), strict=True))
-        if len(found) > FE_PREFIXES_MAX:
-            return None
-    return np.array(sorted(found), np.uint8).reshape(-1, 2)
+        if bits is not None:
+            found = np.flatnonzero(np.unpackbits(np.asarray(bits, np.uint8),
+                                                 bitorder="little"))
+            cps.append(found[found >= 0x80])
+    cp = np.unique(np.concatenate(cps)) if cps else np.zeros(0, np.int64)
+    lead = np.where(cp < 0x800, 0xC0 | (cp >> 6),
+                    np.where(cp < 0x10000, 0xE0 | (cp >> 12), 0xF0 | (cp >> 18)))
+    nxt = np.where(cp < 0x800, 0x80 | (cp & 0x3F),
+                   np.where(cp < 0x10000, 0x80 | ((cp >> 6) & 0x3F),
+                            0x80 | ((cp >> 12) & 0x3F)))
+    third = np.where(cp < 0x800, 0,
+                     np.where(cp < 0x10000, 0x80 | (cp & 0x3F), 0x80 | ((cp >> 6) & 0x3F)))
+    for third_byte in (third, np.zeros_like(third)):
+        found = np.unique(np.stack([lead, nxt, third_byte], axis=1).reshape(-1, 3), axis=0)
+        if len(found) <= FE_PREFIXES_MAX:
+            return found.astype(np.uint8)
+    return None
 
 
 def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
@@ -746,13 +755,14 @@ def classify_rows(const int64_t[::1] offsets, const uint8_t[::1] data, valid,
     cdef const fe_prefixes* pre_p = NULL
     cdef Py_ssize_t k
     if prefixes is not None:
-        table = np.asarray(prefixes, np.uint8).reshape(-1, 2)
+        table = np.asarray(prefixes, np.uint8).reshape(-1, 3)
         if len(table) > FE_PREFIXES_MAX:
             raise ValueError(f"at most {FE_PREFIXES_MAX} prefixes, got {len(table)}")
         pre.n = <int> len(table)
         for k in range(pre.n):
             pre.lead[k] = table[k, 0]
             pre.next[k] = table[k, 1]
+            pre.third[k] = table[k, 2]
         pre_p = &pre
     cdef const uint8_t[::1] valid_v
     cdef const uint8_t[::1] needed_v

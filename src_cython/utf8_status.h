@@ -1,9 +1,10 @@
 /* The row-status pass's vector path (_matcher.pyx, _row_status): strict UTF-8
  * validation of a whole row, and whether the row holds a non-ASCII byte, an '&', or a
- * two-byte prefix from a short list (the first two bytes of every code point the matcher
- * must look at one by one: those it transforms, cannot transform, or judges word edges
- * on). A row with such a prefix goes through the scalar pass; every other row's status
- * follows from these four answers.
+ * prefix from a short list (the first two or three bytes of every code point the
+ * matcher must look at one by one: those it transforms, cannot transform, or judges
+ * word edges on). A row with such a prefix goes through the scalar pass; every other
+ * row's status follows from these four answers. Three bytes where the list allows:
+ * with two, the Kelvin sign's E2 84 also stopped every row with a trade mark sign.
  *
  * AVX2 (32 bytes a step) and SSE4.1 (16) versions, chosen at run time as in teddy.h.
  *
@@ -29,6 +30,7 @@ typedef struct {
     int n;                          /* 0 .. FE_PREFIXES_MAX */
     uint8_t lead[FE_PREFIXES_MAX];
     uint8_t next[FE_PREFIXES_MAX];
+    uint8_t third[FE_PREFIXES_MAX]; /* 0: any (a two-byte prefix) */
 } fe_prefixes;
 
 #if FE_TEDDY_X86
@@ -176,10 +178,19 @@ static int fe_utf8_status_sse41(const uint8_t* p, int64_t n, const fe_prefixes* 
         pending = _mm_subs_epu8(cur, max_end);
         if (pre->n) {
             __m128i before = _mm_alignr_epi8(cur, prev, 15);
-            for (int k = 0; k < pre->n; k++)
-                hit = _mm_or_si128(hit, _mm_and_si128(
-                    _mm_cmpeq_epi8(before, _mm_set1_epi8((char)pre->lead[k])),
-                    _mm_cmpeq_epi8(cur, _mm_set1_epi8((char)pre->next[k]))));
+            __m128i before2 = _mm_alignr_epi8(cur, prev, 14);
+            for (int k = 0; k < pre->n; k++) {
+                const __m128i lead = _mm_set1_epi8((char)pre->lead[k]);
+                const __m128i next = _mm_set1_epi8((char)pre->next[k]);
+                if (pre->third[k])
+                    hit = _mm_or_si128(hit, _mm_and_si128(
+                        _mm_and_si128(_mm_cmpeq_epi8(before2, lead),
+                                      _mm_cmpeq_epi8(before, next)),
+                        _mm_cmpeq_epi8(cur, _mm_set1_epi8((char)pre->third[k]))));
+                else
+                    hit = _mm_or_si128(hit, _mm_and_si128(_mm_cmpeq_epi8(before, lead),
+                                                          _mm_cmpeq_epi8(cur, next)));
+            }
         }
         prev = cur;
     }
@@ -241,12 +252,21 @@ static int fe_utf8_status_avx2(const uint8_t* p, int64_t n, const fe_prefixes* p
         error = _mm256_or_si256(error, fe_u8_errors_avx2(cur, prev));
         pending = _mm256_subs_epu8(cur, max_end);
         if (pre->n) {
-            __m256i before = _mm256_alignr_epi8(
-                cur, _mm256_permute2x128_si256(prev, cur, 0x21), 15);
-            for (int k = 0; k < pre->n; k++)
-                hit = _mm256_or_si256(hit, _mm256_and_si256(
-                    _mm256_cmpeq_epi8(before, _mm256_set1_epi8((char)pre->lead[k])),
-                    _mm256_cmpeq_epi8(cur, _mm256_set1_epi8((char)pre->next[k]))));
+            __m256i joint = _mm256_permute2x128_si256(prev, cur, 0x21);
+            __m256i before = _mm256_alignr_epi8(cur, joint, 15);
+            __m256i before2 = _mm256_alignr_epi8(cur, joint, 14);
+            for (int k = 0; k < pre->n; k++) {
+                const __m256i lead = _mm256_set1_epi8((char)pre->lead[k]);
+                const __m256i next = _mm256_set1_epi8((char)pre->next[k]);
+                if (pre->third[k])
+                    hit = _mm256_or_si256(hit, _mm256_and_si256(
+                        _mm256_and_si256(_mm256_cmpeq_epi8(before2, lead),
+                                         _mm256_cmpeq_epi8(before, next)),
+                        _mm256_cmpeq_epi8(cur, _mm256_set1_epi8((char)pre->third[k]))));
+                else
+                    hit = _mm256_or_si256(hit, _mm256_and_si256(
+                        _mm256_cmpeq_epi8(before, lead), _mm256_cmpeq_epi8(cur, next)));
+            }
         }
         prev = cur;
     }

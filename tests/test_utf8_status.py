@@ -55,7 +55,7 @@ QUADS = [bytes([a, b, c, d]) for a in range(0xF0, 0x100) for b in range(0x80, 0x
                                                                      "quads"])
 def test_validation_is_pythons(level, sequences):
     rows = _rows(sequences)
-    got = _status(rows, np.zeros((0, 2), np.uint8), amp=False) != INVALID
+    got = _status(rows, np.zeros((0, 3), np.uint8), amp=False) != INVALID
     want = np.array([_valid(r) for r in rows])
     bad = np.flatnonzero(got != want)
     assert not len(bad), [rows[i].hex() for i in bad[:10]]
@@ -82,4 +82,36 @@ def test_too_many_prefixes_turn_the_vector_path_off():
     for cp in range(0x100, 0x100 + 64 * 9, 64):  # nine different lead/next pairs
         bits[cp >> 3] |= 1 << (cp & 7)
     assert _matcher.bitmap_prefixes(bits) is None
-    assert _matcher.bitmap_prefixes(None, None).shape == (0, 2)
+    assert _matcher.bitmap_prefixes(None, None).shape == (0, 3)
+
+
+def _bits(*cps: int) -> np.ndarray:
+    bits = np.zeros(0x110000 // 8, np.uint8)
+    for cp in cps:
+        bits[cp >> 3] |= 1 << (cp & 7)
+    return bits
+
+
+def test_prefixes_are_three_bytes_where_the_list_allows():
+    """The Kelvin sign's prefix is E2 84 AA, so the trade mark sign (E2 84 A2) no longer
+    sends its rows to the scalar pass; two-byte characters are their own prefix; past
+    eight three-byte prefixes the list falls back to two bytes."""
+    assert _matcher.bitmap_prefixes(_bits(0x212A, 0x130, 0x1D400)).tolist() == [
+        [0xC4, 0xB0, 0], [0xE2, 0x84, 0xAA], [0xF0, 0x9D, 0x90]]
+    same_block = _bits(*range(0x2120, 0x2129))  # nine code points, one E2 84 prefix
+    assert _matcher.bitmap_prefixes(same_block).tolist() == [[0xE2, 0x84, 0]]
+
+
+def test_a_three_byte_prefix_is_found_across_block_edges(level):
+    """The Kelvin sign's three bytes at every offset around the 16- and 32-byte edges,
+    next to the trade mark sign that shares its first two: the vector path must send
+    exactly the rows with the Kelvin sign to the scalar pass, which lowers it."""
+    needed = _bits(0x212A)
+    prefixes = _matcher.bitmap_prefixes(needed)
+    rows = [b"x" * k + "\u212a".encode() for k in range(70)]
+    rows += [b"x" * k + "\u2122".encode() for k in range(70)]
+    got = _status(rows, prefixes, needed, amp=False)
+    assert got.tolist() == _status(rows, None, needed, amp=False).tolist()
+    kernel = _matcher.ROW_STATUS
+    assert set(got[:70].tolist()) == {kernel["unicode"]}
+    assert set(got[70:].tolist()) == {kernel["unicode_plain"]}
