@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,6 +55,24 @@ def test_bench_count(benchmark, texts, text_bytes, n_patterns, whole_words):
     np.testing.assert_array_equal(counts, expected)
     benchmark.extra_info["MB/s"] = text_bytes / benchmark.stats["median"] / 1e6
     benchmark.extra_info["matches"] = int(counts.sum())
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, 6])
+def test_bench_count_few_long_rows(benchmark, texts, n_rows):
+    """The same text as ``n_rows`` long documents (books, web dumps): fewer rows than
+    the scan has streams. Checked against the reference like the other cases."""
+    joined = "".join(t for t in texts.to_pylist() if t)
+    size = len(joined) // n_rows
+    rows = pa.array([joined[i * size:(i + 1) * size] for i in range(n_rows)])
+    patterns = corpus.make_patterns(100)
+    matcher = Matcher(patterns)
+    pytest.importorskip("ahocorasick")
+    reference = peers.PEERS[[p.name for p in peers.PEERS].index(peers.REFERENCE)]
+    expected = reference.count(reference.build(patterns, True), rows)
+    counts = benchmark(matcher.count, rows)
+    np.testing.assert_array_equal(counts, expected)
+    offsets, _ = peers._buffers(rows)
+    benchmark.extra_info["MB/s"] = int(offsets[-1] - offsets[0]) / benchmark.stats["median"] / 1e6
 
 
 @pytest.mark.parametrize("dense_mb", [0, 8, 128], ids=["sparse", "8MB-dense", "all-dense"])
