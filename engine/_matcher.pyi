@@ -28,6 +28,9 @@ def simd_level() -> str:
 def set_simd_level(name: str) -> str:
     """Use ``name`` (one of ``simd_levels()`` or ``"off"``) from now on; the previous one."""
 
+def set_split_bytes(n: int) -> int:
+    """Cut rows of at least ``n`` bytes across the scan's streams; the previous threshold."""
+
 def prefilter_masks(
     table: npt.NDArray[np.uint32],
     outputs: npt.NDArray[np.int32],

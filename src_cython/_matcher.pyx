@@ -823,6 +823,7 @@ ctypedef struct Auto:
     const uint32_t* sparse      # per sparse state: a record (see ``_finish_build``)
     const uint32_t* edges       # their other edges: class, transition value
     const uint8_t* idle         # IDLE_BYTES of a byte in no pattern (NULL: there is none)
+    int64_t max_len             # the longest entry, in bytes
 
 
 ctypedef struct Lower:
@@ -1079,11 +1080,34 @@ ctypedef struct Stream:
     uint32_t state
 
 
-cdef inline bint _next_desc(Stream* st) noexcept nogil:
-    """Advance a stream to its next non-empty row; False when it has none left."""
+# Rows this long are cut across all streams (_scan_split).
+cdef int64_t _split_bytes = 1 << 16
+
+
+def set_split_bytes(int64_t n):
+    """Cut rows of at least ``n`` bytes across the scan's streams from now on in this
+    process; returns the previous threshold. Counts never depend on it: tests set it
+    low so that short rows take the long-row path."""
+    global _split_bytes
+    if n < N_STREAMS:
+        raise ValueError(f"split threshold {n} below the {N_STREAMS} streams")
+    previous = _split_bytes
+    _split_bytes = n
+    return previous
+
+
+cdef inline bint _splits(const Auto* A, const Desc* d) noexcept nogil:
+    """Whether row ``d`` is scanned cut across the streams (``_scan_split``): long, and
+    every occurrence at most ``max_len`` bytes (no separator runs)."""
+    return d.n >= _split_bytes and A.sep_cls < 0
+
+
+cdef inline bint _next_desc(const Auto* A, Stream* st) noexcept nogil:
+    """Advance a stream to its next non-empty row that is not split; False when it has
+    none left."""
     while st.desc + 1 < st.stop:
         st.desc += 1
-        if st.desc.n:
+        if st.desc.n and not _splits(A, st.desc):
             st.cur = st.desc.p
             st.end = st.desc.p + st.desc.n
             st.state = 0
@@ -1170,46 +1194,21 @@ cdef inline void _advance(const Auto* A, Sink* S, int32_t** stamps, Stream* st, 
         st[k].state = ss[k]
 
 
-cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* descs,
-                      int64_t nd, int64_t row_base, Layout* layout) noexcept nogil:
-    """Scan rows in ``N_STREAMS`` streams whose table loads overlap.
+cdef void _run_streams(const Auto* A, Sink* S, int32_t** stamps, Stream* st, bint* live,
+                       int64_t row_base, Layout* layout) noexcept nogil:
+    """Step the streams until none has bytes left.
 
-    The rows are cut into that many runs of about equal bytes; the loop advances every
-    stream by the bytes left in the shortest current row, then refills that stream. A
-    stream whose run is done reads idle bytes (``Auto.idle``: bytes in no pattern, so
-    it stays at the root and reports nothing) while two or more still have rows: the
-    runs end at different times, and stepping the rest one by one cost ~3 % of the scan
-    at 100 patterns (more for batches of a few rows). The last stream finishes alone.
+    The loop advances every stream by the bytes left in the shortest current row, then
+    refills that stream. A stream whose rows are done reads idle bytes (``Auto.idle``:
+    bytes in no pattern, so it stays at the root and reports nothing) while two or more
+    still have rows: runs end at different times, and stepping the rest one by one cost
+    ~3 % of the scan at 100 patterns, and a batch of a few rows ran as one stream. The
+    last stream finishes alone.
     """
-    cdef Stream st[N_STREAMS]
-    cdef bint live[N_STREAMS]
-    cdef int64_t total_bytes = 0, acc = 0, i, m, t, first = 0
-    cdef int k = 0, n_live = 0
-    if A.simd >= 0:
-        for i in range(nd):
-            _scan_prefiltered(A, S, stamps[0], &descs[i], row_base)
-        return
-    for i in range(nd):
-        total_bytes += descs[i].n
-    for i in range(nd + 1):
-        if i == nd or (k < N_STREAMS - 1 and acc * N_STREAMS >= total_bytes * (k + 1)):
-            st[k].desc = descs + first - 1
-            st[k].stop = descs + i
-            first = i
-            k += 1
-            if k == N_STREAMS:
-                break
-        if i < nd:
-            acc += descs[i].n
-    while k < N_STREAMS:
-        st[k].desc = descs + nd - 1
-        st[k].stop = descs + nd
-        k += 1
+    cdef int64_t m, t
+    cdef int k, n_live = 0
     for k in range(N_STREAMS):
-        st[k].cur = st[k].end = NULL  # a stream without rows: idle from the start
-        live[k] = _next_desc(&st[k])
         n_live += live[k]
-
     while n_live == N_STREAMS or (n_live >= 2 and A.idle != NULL):
         m = -1
         for k in range(N_STREAMS):
@@ -1223,12 +1222,11 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
         for k in range(N_STREAMS):
             st[k].cur += m
             if live[k] and st[k].cur == st[k].end:
-                live[k] = _next_desc(&st[k])
+                live[k] = _next_desc(A, &st[k])
                 n_live -= not live[k]
 
     cdef const uint32_t* T = A.T
     cdef const uint8_t* cls = A.cls
-    # One stream left (or no idle bytes): finish each one on its own.
     cdef uint32_t s
     cdef const uint8_t* p
     for k in range(N_STREAMS):
@@ -1240,7 +1238,82 @@ cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* desc
                 s = _next(A, T, s, cls[p[t]], layout)
                 if s & 1:
                     _emit(A, S, stamps[k], st[k].desc, p + t + 1, s, row_base)
-            live[k] = _next_desc(&st[k])
+            live[k] = _next_desc(A, &st[k])
+
+
+cdef void _scan_split(const Auto* A, Sink* S, int32_t* stamp, const Desc* d,
+                      int64_t row_base, Layout* layout) noexcept nogil:
+    """Scan one long row in ``N_STREAMS`` pieces at once (one row is one chain of
+    dependent loads: alone, it ran at a fifth of the interleaved speed).
+
+    Piece k reports the occurrences that end inside it. It starts in the state the
+    automaton has there, found by stepping the ``max_len`` bytes before it: no
+    occurrence is longer, so those bytes decide every occurrence that ends in the
+    piece. The pieces share one stamp array (one row), so a pattern found in two of them
+    counts once in ``distinct``; what ``_on_match`` reads around an occurrence (word
+    edges, inflections) is read in the whole row.
+    """
+    cdef Stream st[N_STREAMS]
+    cdef bint live[N_STREAMS]
+    cdef int32_t* same[N_STREAMS]
+    cdef int64_t piece = d.n // N_STREAMS, a, b, t
+    cdef uint32_t s
+    cdef int k
+    for k in range(N_STREAMS):
+        a = k * piece
+        b = d.n if k == N_STREAMS - 1 else a + piece
+        s = 0
+        for t in range(max(0, a - A.max_len), a):
+            s = _next(A, A.T, s, A.cls[d.p[t]], layout)
+        st[k].desc = d
+        st[k].stop = d + 1
+        st[k].cur = d.p + a
+        st[k].end = d.p + b
+        st[k].state = s
+        live[k] = True
+        same[k] = stamp
+    _run_streams(A, S, same, st, live, row_base, layout)
+
+
+cdef void _scan_descs(const Auto* A, Sink* S, int32_t** stamps, const Desc* descs,
+                      int64_t nd, int64_t row_base, Layout* layout) noexcept nogil:
+    """Scan rows in ``N_STREAMS`` streams whose table loads overlap.
+
+    The rows are cut into that many runs of about equal bytes, one per stream
+    (``_run_streams``); then each long row (``_splits``) is scanned cut across them.
+    """
+    cdef Stream st[N_STREAMS]
+    cdef bint live[N_STREAMS]
+    cdef int64_t total_bytes = 0, acc = 0, i, first = 0
+    cdef int k = 0
+    if A.simd >= 0:
+        for i in range(nd):
+            _scan_prefiltered(A, S, stamps[0], &descs[i], row_base)
+        return
+    for i in range(nd):
+        if not _splits(A, &descs[i]):
+            total_bytes += descs[i].n
+    for i in range(nd + 1):
+        if i == nd or (k < N_STREAMS - 1 and acc * N_STREAMS >= total_bytes * (k + 1)):
+            st[k].desc = descs + first - 1
+            st[k].stop = descs + i
+            first = i
+            k += 1
+            if k == N_STREAMS:
+                break
+        if i < nd and not _splits(A, &descs[i]):
+            acc += descs[i].n
+    while k < N_STREAMS:
+        st[k].desc = descs + nd - 1
+        st[k].stop = descs + nd
+        k += 1
+    for k in range(N_STREAMS):
+        st[k].cur = st[k].end = NULL  # a stream without rows: idle from the start
+        live[k] = _next_desc(A, &st[k])
+    _run_streams(A, S, stamps, st, live, row_base, layout)
+    for i in range(nd):
+        if _splits(A, &descs[i]):
+            _scan_split(A, S, stamps[0], &descs[i], row_base, layout)
 
 
 cdef inline bint _bit(const uint8_t* bits, uint32_t cp) noexcept nogil:
@@ -1525,6 +1598,8 @@ cdef class Automaton:
         unused = np.flatnonzero(np.asarray(classes) == 0)
         self._idle = np.full(IDLE_BYTES, unused[0] if len(unused) else 0, np.uint8)
         cdef const uint8_t[::1] idle = self._idle
+        lengths = np.asarray(self.arrays["outputs"])[3::4]
+        self.a.max_len = int(lengths.max()) if len(lengths) else 0
         self.a.idle = &idle[0] if len(unused) else NULL
         cdef const uint8_t[:, ::1] lo
         cdef const uint8_t[:, ::1] hi
