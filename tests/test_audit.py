@@ -183,3 +183,21 @@ def test_explain_colours_spans_only_when_asked_and_never_passes_control_text(tmp
     assert "\x1b[1;33manthrax\x1b[0m" in coloured.stdout
     assert "\x1b[2J" not in coloured.stdout
     assert "    stage bl: count=2 distinct=2 weight=2.0 cbrn=2 cyber=0" in coloured.stdout
+
+
+def test_annotate_mode_carries_the_audit_of_every_row_it_would_remove(tmp_path):
+    """Annotate keeps every row; the rows the filter would remove carry the same audit
+    columns as in drop mode, the others nulls (they were missing before)."""
+    config = write_lists(tmp_path)
+    table = pq.read_table(write_shards(tmp_path, count=1, rows=400)[0])
+    spec = FilterSpec.load(config)
+    dropped = Filter(spec).apply(table).removed.to_pylist()
+    annotated = Filter(spec.with_options(mode="annotate")).apply(table).kept.to_pylist()
+    by_id = {row["id"]: row for row in annotated}
+    assert dropped and len(annotated) == table.num_rows
+    audit = ("fe_rule", "fe_categories", "fe_spans", "fe_decided_by")
+    for row in dropped:
+        assert {k: by_id[row["id"]][k] for k in audit} == {k: row[k] for k in audit}
+    for row in annotated:
+        if row["fe_keep"]:
+            assert all(row[k] is None for k in audit), row

@@ -112,6 +112,10 @@ def test_match_then_classify_actors_give_the_filter_rows(tmp_path):
     got = pa.concat_tables([classify(matched.slice(i, 128)) for i in range(0, 502, 128)])
     assert got.equals(annotate_rows(annotating(spec), table, 150))
     assert {"spam", "too_long", "invalid_utf8", "cbrn"} <= set(got["fe_reason"].to_pylist())
+    # the audit of the rows it would remove: spans carried from the matching pool
+    audited = got.select(["fe_reason", "fe_spans", "fe_rule"]).to_pylist()
+    would_remove = [r for r in audited if r["fe_reason"] == "cbrn"]
+    assert would_remove and all(r["fe_spans"] and r["fe_rule"] for r in would_remove)
 
 
 def test_import_engine_ray_does_not_import_ray():

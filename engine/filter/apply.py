@@ -203,6 +203,12 @@ class Filter:
             rows = np.flatnonzero(~_invalid(text))
             extra = self._annotations(outputs, rows)
             extra["fe_keep"] = pa.array(keep[rows])
+            # The rows it would remove carry drop mode's audit; the others nulls.
+            at = np.full(n, -1, np.int64)
+            at[dropped] = np.arange(len(dropped))
+            where = pa.array(at[rows], pa.int64(), mask=at[rows] < 0)
+            for name, values in self._audit(outputs, dropped).items():
+                extra[name] = values.take(where)
             result.kept = _with(batch.take(pa.array(rows, pa.int64())), extra)
             return result
         kept = batch if keep.all() else batch.filter(pa.array(keep))  # usually most rows
@@ -220,8 +226,9 @@ class Filter:
         codes = outputs[-1].columns[REASON][rows]
         rules = pa.array(["text longer than max_doc_bytes",
                           *(rule.source for _, rule in self.decision.drops)], pa.string())
+        # Blocklist stages, or the Ray two-pool stage's stand-ins for them (ray/pools.py)
         found = [stage.found_spans(output) for stage, output in zip(
-            self.stages, outputs, strict=True) if isinstance(stage, BlocklistStage)]
+            self.stages, outputs, strict=True) if hasattr(stage, "found_spans")]
         return {
             "fe_rule": rules.take(pa.array(np.asarray(codes, np.int64))),
             "fe_categories": audit.categories(self.blocklists, outputs, rows),

@@ -1,6 +1,7 @@
 """The audit trail of a removal: which rule, which categories and spans, which list version.
 
-Every removed row (drop mode) carries, besides ``fe_reason`` and the stage columns:
+Every removed row (drop mode), and every row annotate mode would remove (null on the
+others), carries, besides ``fe_reason`` and the stage columns:
 
 * ``fe_rule``: the text of the drop rule that removed it (``too_long``: the byte cap);
 * ``fe_categories``: the ``<blocklist>.<category>`` names the row matched, sorted;

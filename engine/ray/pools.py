@@ -5,9 +5,10 @@ the rows its ``run_if`` cascade selects. ``filter_stage(..., classifier_num_gpus
 therefore runs two ``map_batches`` stages:
 
 1. ``MatchActor`` (CPU pool): checks the text column and runs every blocklist stage, and
-   carries each stage's rule columns (``<stage>.count`` ...) and its ``fe_`` annotations
-   to the next stage as extra columns named ``_fe_match:<stage>:<name>``. It adds columns
-   and removes none, so every row goes on, the unreadable ones included.
+   carries each stage's rule columns (``<stage>.count`` ...), its ``fe_`` annotations and
+   its first ``audit.MAX_SPANS`` occurrences per row (for the audit's ``fe_spans``) to the
+   next stage as extra columns named ``_fe_match:<stage>:<name>``. It adds columns and
+   removes none, so every row goes on, the unreadable ones included.
 2. ``ClassifyActor`` (GPU pool): the ``Filter`` of the same spec, with each blocklist stage
    replaced by a ``Matched`` stage that hands back what stage 1 carried instead of
    scanning again; the classifiers (with their ``run_if``) and the decision run as in
@@ -27,14 +28,19 @@ import numpy as np
 import pyarrow as pa
 
 from engine.errors import fail
+from engine.filter import audit
 from engine.filter.apply import Filter
 from engine.filter.spec import FilterSpec
 from engine.filter.stages import BlocklistStage, Counts, StageOutput
 from engine.integrations.rows import annotate_rows, annotating
 from engine.io.arrow_buffers import CheckedText, check_text
+from engine.match.matcher import SpanResult
 
 #: Prefix of the columns that carry matching results from stage 1 to stage 2.
 CARRIED = "_fe_match:"
+#: The carried occurrences of a stage: per row, a list of (start, end, term).
+SPANS = "_spans"
+SPAN_TYPE = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("term", pa.string())])
 
 
 def _carried(stage: str, name: str) -> str:
@@ -63,7 +69,23 @@ class MatchActor:
                 batch = batch.append_column(_carried(stage.name, field), pa.array(values))
             for field, array in stage.annotate(output, every).items():
                 batch = batch.append_column(_carried(stage.name, field), array)
+            batch = batch.append_column(_carried(stage.name, SPANS),
+                                        _spans_per_row(stage.found_spans(output), every))
         return batch
+
+
+def _spans_per_row(found: tuple[str, SpanResult, pa.Array], rows: np.ndarray) -> pa.Array:
+    """Each row's first ``audit.MAX_SPANS`` occurrences, in the scan's order. The audit
+    keeps a row's first ``MAX_SPANS`` over all stages, which are among these."""
+    _, spans, names = found
+    take, lengths = audit.capped_take(spans.row, rows, audit.MAX_SPANS)
+    offsets = np.zeros(len(rows) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = pa.StructArray.from_arrays(
+        [pa.array(spans.start[take], pa.int64()), pa.array(spans.end[take], pa.int64()),
+         names.take(pa.array(spans.pattern_id[take], pa.int64())).cast(pa.string())],
+        fields=list(SPAN_TYPE))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
 class Matched:
@@ -99,6 +121,19 @@ class Matched:
         take = pa.array(rows, pa.int64())
         return {name[len(head):]: self._batch.column(name).take(take)
                 for name in self._batch.schema.names if name.startswith(head + "fe_")}
+
+    def found_spans(self, output: StageOutput) -> tuple[str, SpanResult, pa.Array]:
+        """The occurrences stage 1 carried, as ``BlocklistStage.found_spans`` gives them
+        (in the same order; each one's term stands in the names array at its own index)."""
+        assert self._batch is not None  # run() checked it
+        lists = self._batch.column(_carried(self.name, SPANS))
+        spans = lists.flatten()
+        lengths = np.asarray(lists.value_lengths().fill_null(0), np.int64)
+        rows = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+        found = SpanResult(rows, np.asarray(spans.field("start"), np.int64),
+                           np.asarray(spans.field("end"), np.int64),
+                           np.arange(len(rows), dtype=np.int32))
+        return self.name, found, spans.field("term")
 
     def count(self, output: StageOutput, removed: np.ndarray, counts: Counts) -> None:
         """Nothing: ``filter_stage`` returns annotated rows, not the report's counters."""
