@@ -1346,6 +1346,26 @@ cdef bint _sigma_is_final(Lower lower, const uint8_t* p, int64_t n, int64_t i) n
     return True
 
 
+cdef inline bint _ascii_run_extras(const Auto* A, const uint8_t* p, int64_t i, int64_t o,
+                                   int64_t k, int32_t* map_start, int32_t* map_end,
+                                   uint8_t* edges, bint prev_alnum) noexcept nogil:
+    """The maps and edges of ``k`` ASCII bytes ``p[i:i+k]`` copied to ``out[o:o+k]``
+    (as ``_transform_into`` makes them byte by byte); returns the last byte's
+    alphanumericness."""
+    cdef int64_t j
+    cdef bint alnum
+    if map_start != NULL:
+        for j in range(k):
+            map_start[o + j] = <int32_t> (i + j)
+            map_end[o + j] = <int32_t> (i + j + 1)
+    if edges != NULL:
+        for j in range(k):
+            alnum = A.ascii_alnum[p[i + j]]
+            edges[o + j] = (0 if prev_alnum else EDGE_START) | (0 if alnum else EDGE_END)
+            prev_alnum = alnum
+    return prev_alnum
+
+
 cdef int64_t _transform_into(const Auto* A, Lower lower, const uint8_t* p, int64_t n,
                              uint8_t* out, int32_t* map_start, int32_t* map_end,
                              uint8_t* edges) noexcept nogil:
@@ -1365,27 +1385,31 @@ cdef int64_t _transform_into(const Auto* A, Lower lower, const uint8_t* p, int64
     cdef bint prev_alnum = False, alnum
     cdef bint plain = edges == NULL and map_start == NULL
     while i < n:
+        # ASCII runs are copied 32 bytes at a time (the byte classes fold their case),
+        # their maps and edges filled run by run: byte by byte below, they were most of
+        # a robust scan with spans. Without maps or edges, 8 bytes at a time too.
+        while i + 32 <= n:
+            memcpy(&word, p + i, 8)
+            memcpy(&w1, p + i + 8, 8)
+            memcpy(&w2, p + i + 16, 8)
+            memcpy(&w3, p + i + 24, 8)
+            if (word | w1 | w2 | w3) & 0x8080808080808080ULL:
+                break
+            memcpy(out + o, p + i, 32)
+            if not plain:
+                prev_alnum = _ascii_run_extras(A, p, i, o, 32, map_start, map_end, edges,
+                                               prev_alnum)
+            i += 32
+            o += 32
         if plain and i + 8 <= n:
-            # ASCII runs are copied 32, then 8 bytes at a time; the byte classes fold
-            # their case.
-            while i + 32 <= n:
-                memcpy(&word, p + i, 8)
-                memcpy(&w1, p + i + 8, 8)
-                memcpy(&w2, p + i + 16, 8)
-                memcpy(&w3, p + i + 24, 8)
-                if (word | w1 | w2 | w3) & 0x8080808080808080ULL:
-                    break
-                memcpy(out + o, p + i, 32)
-                i += 32
-                o += 32
-            if i + 8 > n:
-                continue
             memcpy(&word, p + i, 8)
             if not (word & 0x8080808080808080ULL):
                 memcpy(out + o, &word, 8)
                 i += 8
                 o += 8
                 continue
+        if i >= n:
+            break
         b = p[i]
         if b < 0x80:
             out[o] = b
@@ -1436,19 +1460,50 @@ cdef enum:
     BLOCK_BYTES = 1 << 22
 
 
+ctypedef struct Scratch:
+    # The buffers a scan lower-cases rows into: bytes, word edges, and the two maps back
+    # to the original bytes (spans). Kept between scans (``_SCRATCH``): freeing them gave
+    # the pages back to the kernel and every scan faulted them in again (a fifth of a
+    # robust scan with spans, in page faults).
+    uint8_t* text
+    uint8_t* edges
+    int32_t* maps
+    int64_t text_cap
+    int64_t edges_cap
+    int64_t maps_cap
+
+
+cdef bint _grow(void** buf, int64_t* have, int64_t want) noexcept nogil:
+    """At least ``want`` bytes in ``buf``; False (``buf`` as it was) when out of memory."""
+    cdef void* grown
+    if want <= have[0]:
+        return True
+    grown = realloc(buf[0], want)
+    if grown == NULL:
+        return False
+    buf[0] = grown
+    have[0] = want
+    return True
+
+
+cdef void _release(Scratch* sc) noexcept nogil:
+    free(sc.text)
+    free(sc.edges)
+    free(sc.maps)
+    memset(sc, 0, sizeof(Scratch))
+
+
 cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* offs,
                        const uint8_t* data, uint8_t* status, int64_t n, Desc* descs,
-                       Lower lower, int64_t row_base) noexcept nogil:
-    """Describe, transform where needed, and scan the rows block by block."""
+                       Lower lower, int64_t row_base, Scratch* sc) noexcept nogil:
+    """Describe, transform where needed (into ``sc``, grown as needed), and scan the
+    rows block by block."""
     cdef bint transform = A.flags & F_TRANSFORM
     cdef bint want_maps = A.flags & F_SPANS
     cdef bint want_edges = A.flags & F_WHOLE_WORDS
     cdef bint edged
-    cdef uint8_t* scratch = NULL
-    cdef uint8_t* edges = NULL
-    cdef int32_t* maps = NULL
-    cdef int64_t cap = 0, need, used, r = 0, e, nd, block, out_len, length
-    cdef void* grown
+    cdef int64_t cap, need, used, r = 0, e, nd, block, out_len, length
+    cdef int32_t* maps
     while r < n:
         block = 0
         need = 0
@@ -1459,31 +1514,13 @@ cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* 
             if transform and (status[e] == ROW_UNICODE or status[e] == ROW_UNICODE_EDGES):
                 need += 4 * length + 1  # MAX_OUTPUT 7 bytes from >= 2; one more edge
             e += 1
-        if need + 8 > cap:
-            cap = need + 8
-            grown = realloc(scratch, cap)
-            if grown == NULL:
-                free(scratch)
-                free(edges)
-                free(maps)
-                return False
-            scratch = <uint8_t*> grown
-            if want_edges:
-                grown = realloc(edges, cap)
-                if grown == NULL:
-                    free(scratch)
-                    free(edges)
-                    free(maps)
-                    return False
-                edges = <uint8_t*> grown
-            if want_maps:
-                grown = realloc(maps, 2 * cap * sizeof(int32_t))
-                if grown == NULL:
-                    free(scratch)
-                    free(edges)
-                    free(maps)
-                    return False
-                maps = <int32_t*> grown
+        cap = need + 8
+        if not (_grow(<void**> &sc.text, &sc.text_cap, cap)
+                and (not want_edges or _grow(<void**> &sc.edges, &sc.edges_cap, cap))
+                and (not want_maps or _grow(<void**> &sc.maps, &sc.maps_cap,
+                                            2 * cap * sizeof(int32_t)))):
+            return False
+        maps = sc.maps
         nd = 0
         used = 0
         while r < e:
@@ -1500,15 +1537,15 @@ cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* 
                 nd += 1
             elif status[r] == ROW_UNICODE or status[r] == ROW_UNICODE_EDGES:
                 out_len = _transform_into(A, lower, data + offs[r], offs[r + 1] - offs[r],
-                                          scratch + used, maps + used if want_maps else NULL,
+                                          sc.text + used, maps + used if want_maps else NULL,
                                           maps + cap + used if want_maps else NULL,
-                                          edges + used if edged else NULL)
-                descs[nd].p = scratch + used
+                                          sc.edges + used if edged else NULL)
+                descs[nd].p = sc.text + used
                 descs[nd].n = out_len
                 descs[nd].row = r
                 descs[nd].map_start = maps + used if want_maps else NULL
                 descs[nd].map_end = maps + cap + used if want_maps else NULL
-                descs[nd].edges = edges + used if edged else NULL
+                descs[nd].edges = sc.edges + used if edged else NULL
                 nd += 1
                 used += out_len + 1
             r += 1
@@ -1516,10 +1553,15 @@ cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* 
             _scan_descs(A, S, stamps, descs, nd, row_base, <AllDense*> NULL)
         else:
             _scan_descs(A, S, stamps, descs, nd, row_base, <Mixed*> NULL)
-    free(scratch)
-    free(edges)
-    free(maps)
     return True
+
+
+# One scratch for every automaton of the process (a filter's blocklists scan one after
+# another), lent to one scan at a time; a scan that finds it lent (another thread) gets
+# its own. Taken and given back under the GIL.
+cdef Scratch _SCRATCH
+memset(&_SCRATCH, 0, sizeof(Scratch))
+cdef bint _scratch_lent = False
 
 
 cdef class Automaton:
@@ -1652,11 +1694,22 @@ cdef class Automaton:
             for k in range(N_STREAMS):
                 stamps[k] = <int32_t*> calloc(max(self.n_patterns, 1), sizeof(int32_t))
                 ok = ok and stamps[k] != NULL
+        global _scratch_lent
+        cdef Scratch own
+        cdef Scratch* sc = &own
+        memset(&own, 0, sizeof(Scratch))
+        if not _scratch_lent:
+            _scratch_lent = True
+            sc = &_SCRATCH
         if ok:
             with nogil:
                 ok = _scan_blocks(&A, &S, stamps, &offsets[0],
                                   &data[0] if data.shape[0] else NULL, &status[0] if n else NULL,
-                                  n, descs, self.lower, span_row_base)
+                                  n, descs, self.lower, span_row_base, sc)
+        if sc == &_SCRATCH:
+            _scratch_lent = False
+        else:
+            _release(&own)
         free(descs)
         for k in range(N_STREAMS):
             free(stamps[k])

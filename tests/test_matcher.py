@@ -354,3 +354,17 @@ def test_weights_are_read_only_and_follow_pattern_ids():
     assert m.weights.tolist() == [0.7, 1.0]  # duplicates merged: the highest weight is kept
     with pytest.raises(ValueError):
         m.weights[0] = 5.0
+
+
+@pytest.mark.parametrize("normalize", [None, "robust"])
+def test_word_edges_inside_long_ascii_runs_of_a_transformed_row(normalize):
+    """A row the kernel lower-cases with word edges judged on the original (it holds İ)
+    copies its ASCII 32 bytes at a time and fills their edges run by run: a pattern
+    inside a longer word is no whole word (``_`` is a separator), at every offset
+    against those runs."""
+    m = Matcher(["sarin"], whole_words=True, normalize=normalize)
+    texts = ["İ" + "x" * k + " xsarinx sarin sarinx xsarin _sarin " + "y" * 40
+             for k in range(40)]
+    assert m.count(texts).tolist() == oracle.counts(["sarin"], texts, whole_words=True,
+                                                    normalize=normalize)
+    assert set(m.count(texts).tolist()) == {2}  # " sarin " and "_sarin "
