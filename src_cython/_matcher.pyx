@@ -1378,7 +1378,7 @@ cdef int64_t _transform_into(const Auto* A, Lower lower, const uint8_t* p, int64
     characters (a removed character is skipped; no edge inside one character's
     output). Returns the output length.
     """
-    cdef int64_t i = 0, o = 0, w, j, len_out
+    cdef int64_t i = 0, o = 0, w, j, k, len_out
     cdef uint8_t b
     cdef uint32_t cp, page, e
     cdef uint64_t word, w1, w2, w3
@@ -1386,28 +1386,26 @@ cdef int64_t _transform_into(const Auto* A, Lower lower, const uint8_t* p, int64
     cdef bint plain = edges == NULL and map_start == NULL
     while i < n:
         # ASCII runs are copied 32 bytes at a time (the byte classes fold their case),
-        # their maps and edges filled run by run: byte by byte below, they were most of
-        # a robust scan with spans. Without maps or edges, 8 bytes at a time too.
+        # then the ASCII before the first non-ASCII byte, their maps and edges filled
+        # run by run: byte by byte below, they were most of a robust scan with spans.
         while i + 32 <= n:
             memcpy(&word, p + i, 8)
             memcpy(&w1, p + i + 8, 8)
             memcpy(&w2, p + i + 16, 8)
             memcpy(&w3, p + i + 24, 8)
+            k = 32
             if (word | w1 | w2 | w3) & 0x8080808080808080ULL:
-                break
-            memcpy(out + o, p + i, 32)
+                k = 0
+                while p[i + k] < 0x80:
+                    k += 1
+            memcpy(out + o, p + i, k)
             if not plain:
-                prev_alnum = _ascii_run_extras(A, p, i, o, 32, map_start, map_end, edges,
+                prev_alnum = _ascii_run_extras(A, p, i, o, k, map_start, map_end, edges,
                                                prev_alnum)
-            i += 32
-            o += 32
-        if plain and i + 8 <= n:
-            memcpy(&word, p + i, 8)
-            if not (word & 0x8080808080808080ULL):
-                memcpy(out + o, &word, 8)
-                i += 8
-                o += 8
-                continue
+            i += k
+            o += k
+            if k < 32:
+                break
         if i >= n:
             break
         b = p[i]
