@@ -75,6 +75,24 @@ def test_bench_count_few_long_rows(benchmark, texts, n_rows):
     benchmark.extra_info["MB/s"] = int(offsets[-1] - offsets[0]) / benchmark.stats["median"] / 1e6
 
 
+@pytest.mark.parametrize("with_spans", [False, True], ids=["counts", "spans"])
+def test_bench_scan_default_hazard_list(benchmark, texts, text_bytes, with_spans):
+    """The shipped filter's blocklist stage as the main job runs it: robust matching,
+    inflections, per-category counts and (for the audit) spans."""
+    from engine.defaults import default_filter_path
+    from engine.filter.apply import Filter
+    from engine.filter.spec import FilterSpec
+
+    stage = Filter(FilterSpec.load(default_filter_path())).blocklists[0]
+    matcher = stage.matcher
+    expected = matcher.count(texts)
+    result = benchmark(matcher.scan, texts, with_spans=with_spans)
+    np.testing.assert_array_equal(result.total, expected)
+    if with_spans:
+        assert len(result.spans) == int(expected.sum())
+    benchmark.extra_info["MB/s"] = text_bytes / benchmark.stats["median"] / 1e6
+
+
 @pytest.mark.parametrize("dense_mb", [0, 8, 128], ids=["sparse", "8MB-dense", "all-dense"])
 def test_bench_count_compact(benchmark, texts, text_bytes, dense_mb):
     """100k patterns with the compact automaton's dense share cut down (0: only the root
