@@ -1557,8 +1557,7 @@ cdef bint _scan_blocks(const Auto* A, Sink* S, int32_t** stamps, const int64_t* 
 # One scratch for every automaton of the process (a filter's blocklists scan one after
 # another), lent to one scan at a time; a scan that finds it lent (another thread) gets
 # its own. Taken and given back under the GIL.
-cdef Scratch _SCRATCH
-memset(&_SCRATCH, 0, sizeof(Scratch))
+cdef Scratch _SCRATCH  # a C static: zero, no buffers yet
 cdef bint _scratch_lent = False
 
 

@@ -30,16 +30,6 @@ ASCII = list("abcsehAB -_.,'0")
 FILLERS = [f"q{c}z" for c in "abcdefghijklmnopqrstuvwx"]  # 24 distinct prefixes: prefilter off
 
 
-@pytest.fixture(params=["off", "avx2"])
-def scan_level(request):
-    """The kernel's vector level (it picks the scan loop), restored afterwards."""
-    if request.param != "off" and request.param not in _matcher.simd_levels():
-        pytest.skip(f"this CPU or build does not run the {request.param} level")
-    previous = _matcher.set_simd_level(request.param)
-    yield request.param
-    _matcher.set_simd_level(previous)
-
-
 @pytest.fixture(params=["whole-rows", "split-rows"])
 def split(request):
     """Long rows are cut across the streams (``_scan_split``); "split-rows" lowers the
